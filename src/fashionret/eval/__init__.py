@@ -1,0 +1,27 @@
+"""Evaluation: the package's one ranking engine (SPEC.md, "Evaluation").
+
+* :func:`retrieval_metrics` — exact, chunked top-k hit rate (paper 000 eq. 4) and mAP, per-group breakdowns,
+  optional faiss backend.
+* :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather + padding de-duplication).
+* :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
+"""
+
+from fashionret.eval.metric import RetrievalMetric
+from fashionret.eval.ranking import (
+    DEFAULT_TOPK,
+    QueryRanks,
+    default_chunk_size,
+    query_ranks,
+    retrieval_metrics,
+    summarize,
+)
+
+__all__ = [
+    "DEFAULT_TOPK",
+    "QueryRanks",
+    "RetrievalMetric",
+    "default_chunk_size",
+    "query_ranks",
+    "retrieval_metrics",
+    "summarize",
+]

@@ -1,0 +1,94 @@
+"""Optional faiss backend (extra ``faiss``): top-K search with a flat (exhaustive) index.
+
+``retrieval_metrics(..., backend="faiss")`` searches the ``K = min(max(topk), G)`` nearest gallery items of
+every query with ``faiss.IndexFlatIP`` (cosine: on L2-normalised float32 vectors) or ``faiss.IndexFlatL2``
+(euclidean) and derives, from that list only:
+
+* ``top{k}`` for ``k <= K``: identical to the exact engine's hit rate, with the same pessimistic tie rule
+  applied *within the returned list* (non-relevant items tied with a relevant one count as ranked ahead of it).
+* ``mAP@{K}``: AP truncated at depth ``K``, ``(1/R) * sum over relevant items ranked <= K of i / r_i`` with ``R``
+  the query's number of relevant items in the *whole* gallery. It is a lower bound of the exact AP, equal to
+  it for queries whose relevant items all rank within ``K``. The exact ``mAP`` needs the rank of every
+  relevant item and is not reported by this backend (use the exact engine, which is memory-bounded too).
+
+Differences from the exact engine can only come from (a) faiss's own float32 arithmetic ordering scores that
+differ by about 1e-7 relative differently, and (b) ties that straddle the list's end: a non-relevant item
+tied with a listed relevant item but cut off by faiss is not seen. With continuous embeddings neither occurs
+in practice; the tests check equality with the exact engine. Queries are searched in blocks so memory stays
+``O(block x K)`` besides the index itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fashionret.eval.ranking import QueryRanks, _relevance_index, validate_inputs
+
+_SEARCH_BLOCK = 4096
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "backend='faiss' needs the faiss package: pip install 'fashionret[faiss]' (faiss-cpu)"
+        ) from err
+    return faiss
+
+
+def faiss_query_ranks(
+    query_emb: Tensor,
+    gallery_emb: Tensor,
+    query_labels: Tensor,
+    gallery_labels: Tensor,
+    *,
+    depth: int,
+    similarity: str = "cosine",
+) -> QueryRanks:
+    """Per-query first relevant rank (``depth + 1`` if not within the top ``depth``) and AP truncated at depth."""
+    faiss = _import_faiss()
+    q, g, ql, gl = validate_inputs(query_emb, gallery_emb, query_labels, gallery_labels, similarity)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be a positive int, got {depth!r}")
+    num_g = g.shape[0]
+    k = min(depth, num_g)
+    _, _, num_rel = _relevance_index(ql, gl)
+    num_rel = num_rel.cpu()
+    if similarity == "cosine":
+        q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
+        index = faiss.IndexFlatIP(g.shape[1])
+    else:
+        index = faiss.IndexFlatL2(g.shape[1])
+    index.add(np.ascontiguousarray(g.detach().cpu().numpy(), dtype=np.float32))
+    q_np = np.ascontiguousarray(q.detach().cpu().numpy(), dtype=np.float32)
+    ql_cpu, gl_cpu = ql.cpu(), gl.cpu()
+
+    first_rank = torch.full((q.shape[0],), k + 1, dtype=torch.int64)
+    ap = torch.zeros(q.shape[0], dtype=torch.float64)
+    for b0 in range(0, q.shape[0], _SEARCH_BLOCK):
+        dist, idx = index.search(q_np[b0 : b0 + _SEARCH_BLOCK], k)
+        score = torch.from_numpy(dist if similarity == "cosine" else -dist)  # higher is better
+        rel = gl_cpu[torch.from_numpy(idx).clamp(min=0)] == ql_cpu[b0 : b0 + _SEARCH_BLOCK].unsqueeze(1)
+        # non-relevant listed items with score >= each listed item's score
+        ge = score.unsqueeze(1) >= score.unsqueeze(2)  # [b, i, j]: score_j >= score_i
+        nonrel_ge = (ge & ~rel.unsqueeze(1)).sum(2)
+        i = torch.cumsum(rel, 1)  # 1-based index of each relevant item among the relevant ones
+        ranks = i + nonrel_ge
+        prec = torch.where(rel, i.double() / ranks.double(), torch.zeros((), dtype=torch.float64))
+        nr = num_rel[b0 : b0 + _SEARCH_BLOCK]
+        ap[b0 : b0 + _SEARCH_BLOCK] = torch.where(nr > 0, prec.sum(1) / nr.clamp(min=1).double(), 0.0)
+        big = torch.full_like(ranks, k + 1)
+        first = torch.where(rel, ranks, big).min(1).values
+        first_rank[b0 : b0 + _SEARCH_BLOCK] = torch.where(nr > 0, first, torch.zeros_like(first))
+    device = query_emb.device
+    return QueryRanks(
+        first_rank=first_rank.to(device),
+        ap=ap.to(device),
+        num_relevant=num_rel.to(device),
+        gallery_size=num_g,
+        depth=k,
+    )

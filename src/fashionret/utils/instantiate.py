@@ -1,0 +1,64 @@
+"""Instantiate callbacks and loggers from their config groups (lightning-hydra-template style)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
+    if not cfg:
+        return []
+    return [hydra.utils.instantiate(c) for c in cfg.values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def wandb_offline_default() -> bool:
+    """Offline unless an API key is set (or the user forced ``WANDB_MODE``): never a login prompt."""
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        return mode in ("offline", "dryrun", "disabled")
+    return not os.environ.get("WANDB_API_KEY")
+
+
+def _job_identity() -> tuple[str | None, str | None]:
+    """(run name, group) for W&B: the job's overrides, and the sweep directory in a multirun."""
+    if not HydraConfig.initialized():
+        return None, None
+    hc = HydraConfig.get()
+    name = hc.job.override_dirname or hc.job.name
+    group = Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    return name, group
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    if not cfg:
+        return []
+    loggers = []
+    for key, lg in cfg.items():
+        if not (isinstance(lg, DictConfig) and "_target_" in lg):
+            continue
+        if lg._target_.endswith("WandbLogger"):
+            name, group = _job_identity()
+            with open_dict(lg):
+                if lg.get("offline") is None:
+                    lg.offline = wandb_offline_default()
+                if lg.get("name") is None:
+                    lg.name = name
+                if lg.get("group") is None:
+                    lg.group = group
+            os.environ.setdefault("WANDB_SILENT", "true")
+            log.info(
+                "W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online"
+            )
+        loggers.append(hydra.utils.instantiate(lg))
+    return loggers

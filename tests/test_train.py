@@ -1,0 +1,93 @@
+"""Real runs of the train and eval tasks on tiny fixtures (lightning-hydra-template style)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fashionret.cli.eval import evaluate
+from fashionret.cli.train import train
+from tests.conftest import compose_cfg, tiny_overrides
+
+METRIC_KEYS = {"top1", "top5", "top10", "top20", "top50", "mAP", "num_queries", "num_queries_without_match"}
+
+
+def test_train_fast_dev_run(inshop_root, tmp_path):
+    cfg = compose_cfg("train", tiny_overrides(inshop_root, "trainer.fast_dev_run=true"), tmp_path)
+    metrics = train(cfg)
+    assert set(metrics) >= METRIC_KEYS
+    assert 0.0 <= metrics["top1"] <= metrics["top5"] <= metrics["top50"] <= 1.0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "ok" and res["test"]["top1"] == metrics["top1"]
+    assert 0 < res["chance"]["top1"] < 1
+
+
+def test_train_checkpoint_then_eval_reproduces_test_metrics(inshop_root, tmp_path):
+    cfg = compose_cfg(
+        "train",
+        tiny_overrides(inshop_root, "trainer.max_epochs=2", "trainer.limit_train_batches=2"),
+        tmp_path / "train",
+    )
+    metrics = train(cfg)
+    ckpts = sorted((tmp_path / "train/checkpoints").glob("epoch_*.ckpt"))
+    assert len(ckpts) == 1 and (tmp_path / "train/checkpoints/last.ckpt").is_file()
+    assert (tmp_path / "train/csv/metrics.csv").is_file()
+    # plain state: loads without unpickling arbitrary objects
+    torch.load(ckpts[0], weights_only=True, map_location="cpu")
+    ecfg = compose_cfg("eval", [*tiny_overrides(inshop_root), f"ckpt_path={ckpts[0]}"], tmp_path / "eval")
+    emetrics = evaluate(ecfg)
+    for k in METRIC_KEYS:
+        assert emetrics[k] == pytest.approx(metrics[k], abs=1e-6), k
+
+
+def _final_weights(out: Path) -> dict[str, torch.Tensor]:
+    return torch.load(out / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")["state_dict"]
+
+
+def test_resume_equals_uninterrupted_run(inshop_root, tmp_path):
+    common = ("trainer.limit_train_batches=3", "test=false", "trainer.deterministic=true")
+    full = compose_cfg(
+        "train", tiny_overrides(inshop_root, "trainer.max_epochs=2", *common), tmp_path / "full"
+    )
+    train(full)
+    first = compose_cfg("train", tiny_overrides(inshop_root, "trainer.max_epochs=1", *common), tmp_path / "a")
+    train(first)
+    resumed = compose_cfg(
+        "train",
+        tiny_overrides(
+            inshop_root, "trainer.max_epochs=2", f"ckpt_path={tmp_path / 'a/checkpoints/last.ckpt'}", *common
+        ),
+        tmp_path / "b",
+    )
+    train(resumed)
+    w_full, w_res = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "b")
+    assert w_full.keys() == w_res.keys()
+    for k in w_full:
+        assert torch.equal(w_full[k], w_res[k]), k
+
+
+@pytest.mark.parametrize(
+    "experiment", sorted(p.stem for p in (Path(__file__).parents[1] / "conf/experiment").glob("*.yaml"))
+)
+def test_experiment_fast_dev_run(experiment, inshop_root, tmp_path):
+    fixtures = {"deepfashion_inshop": inshop_root}
+    probe = compose_cfg("train", [f"experiment={experiment}"], tmp_path)
+    family = probe.data.family
+    assert family in fixtures, f"no fixture for data family {family}"
+    overrides = [
+        f"experiment={experiment}",
+        f"data.root={fixtures[family]}",
+        "data.synthetic=null",
+        "data.num_workers=0",
+        "data.cache_dir=null",
+        "data.val_fraction=0.3",
+        "backbone.pretrained=false",
+        "trainer=cpu",
+        "trainer.fast_dev_run=true",
+        "trainer.precision=32-true",
+        "logger=csv",
+    ]
+    cfg = compose_cfg("train", overrides, tmp_path)
+    metrics = train(cfg)
+    assert set(metrics) >= METRIC_KEYS
