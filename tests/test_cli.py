@@ -16,8 +16,10 @@ BIN = Path(sys.executable).parent
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(cwd)}
-    env.pop("WANDB_API_KEY", None)
+    """Run as a user without a W&B account would: no WANDB_API_KEY, no WANDB_MODE, no stdin to prompt on."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(cwd)}
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        env.pop(var, None)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -49,6 +50,18 @@ def run_job(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict | None:
         raise SystemExit(1) from None
     finally:
         finish_wandb(failed)
+        release_distributed()
+
+
+def release_distributed() -> None:
+    """Tear down this job's process group so the next multirun job can start its own (fresh port)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        for var in ("MASTER_PORT", "MASTER_ADDR", "WORLD_SIZE", "NODE_RANK", "LOCAL_RANK"):
+            os.environ.pop(var, None)
 
 
 def _root_pretrained_error(err: BaseException) -> PretrainedWeightsError | None:
