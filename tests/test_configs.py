@@ -81,6 +81,9 @@ def test_demo_defaults_are_offline():
     cfg = _compose([])
     assert cfg.data.synthetic.format == "deepfashion_inshop"
     assert cfg.backbone.pretrained is False
+    assert cfg.optimizer.lr == 1e-3 and cfg.trainer.max_epochs == 8  # the demo bundle's settings
+    assert _compose(["trainer=gpu"]).trainer.max_epochs == 8  # ... whatever trainer is chosen
+    assert _compose(["data=deepfashion_inshop"]).optimizer.lr == 3e-4  # ... and only with data=demo
     cfg = _compose(["backbone=resnet50"])  # the smoke command keeps the demo offline
     assert cfg.backbone.name == "resnet50" and cfg.backbone.pretrained is False
     assert _compose(["backbone.pretrained=true"]).backbone.pretrained is True  # command line wins
