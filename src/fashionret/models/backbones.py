@@ -62,6 +62,7 @@ class Backbone(nn.Module):
                 raise _pretrained_error(name, err) from None
             raise
         self.name = name
+        self.timm_kwargs = dict(timm_kwargs)  # kept so a model can rebuild the backbone with other taps
         self.channels: list[int] = list(self.body.feature_info.channels())
         self.reductions: list[int] = list(self.body.feature_info.reduction())
 
