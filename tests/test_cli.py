@@ -20,7 +20,9 @@ def run(cmd: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedPr
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(cwd)}
     for var in ("WANDB_API_KEY", "WANDB_MODE"):
         env.pop(var, None)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def test_cfg_job_prints_composed_config(tmp_path):
@@ -39,8 +41,13 @@ def test_unknown_option_is_hydras_own_error(tmp_path):
 def test_missing_data_root_names_path_and_family(tmp_path):
     missing = tmp_path / "no_such_dataset"
     out = run(
-        [str(BIN / "fashionret-train"), "data=deepfashion_inshop", f"data.root={missing}", "logger=none",
-         "backbone.pretrained=false"],
+        [
+            str(BIN / "fashionret-train"),
+            "data=deepfashion_inshop",
+            f"data.root={missing}",
+            "logger=none",
+            "backbone.pretrained=false",
+        ],
         tmp_path,
     )
     assert out.returncode != 0
@@ -49,8 +56,13 @@ def test_missing_data_root_names_path_and_family(tmp_path):
 
 def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):
     out = run(
-        [str(BIN / "fashionret-train"), "data=deepfashion_inshop", f"data.root={inshop_root}", "logger=none",
-         "backbone.pretrained=true"],
+        [
+            str(BIN / "fashionret-train"),
+            "data=deepfashion_inshop",
+            f"data.root={inshop_root}",
+            "logger=none",
+            "backbone.pretrained=true",
+        ],
         tmp_path,
     )
     assert out.returncode == 1
@@ -65,8 +77,15 @@ def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, in
     args = tiny_overrides(inshop_root, "trainer.max_epochs=1", "trainer.limit_train_batches=1")
     args = [a for a in args if not a.startswith(("logger=", "data.classes_per_batch="))]
     out = run(
-        [str(BIN / "fashionret-train"), "-m", *args, "logger=wandb", "on_job_failure=record",
-         "data.classes_per_batch=2,1", f"hydra.sweep.dir={sweep}"],  # C=1 is invalid: job 1 fails
+        [
+            str(BIN / "fashionret-train"),
+            "-m",
+            *args,
+            "logger=wandb",
+            "on_job_failure=record",
+            "data.classes_per_batch=2,1",
+            f"hydra.sweep.dir={sweep}",
+        ],  # C=1 is invalid: job 1 fails
         tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -86,8 +105,15 @@ def test_ddp_multirun_one_output_dir_per_job(tmp_path, inshop_root):
     sweep = tmp_path / "sweep"
     args = tiny_overrides(inshop_root, "trainer.max_epochs=1", "trainer.limit_train_batches=1")
     out = run(
-        [str(BIN / "fashionret-train"), "-m", *args, "trainer=ddp_cpu", "model.embedding_dim=8,12",
-         f"hydra.sweep.dir={sweep}", "hydra.run.dir=" + str(tmp_path / "must_not_be_used")],
+        [
+            str(BIN / "fashionret-train"),
+            "-m",
+            *args,
+            "trainer=ddp_cpu",
+            "model.embedding_dim=8,12",
+            f"hydra.sweep.dir={sweep}",
+            "hydra.run.dir=" + str(tmp_path / "must_not_be_used"),
+        ],
         tmp_path,
         timeout=600,
     )

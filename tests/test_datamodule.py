@@ -92,9 +92,7 @@ def test_malformed_line_error_names_file_and_line(inshop_root, tmp_path):
     lines = f.read_text().splitlines()
     lines[6] = lines[6].rsplit(" ", 1)[0]  # drop the status field of data row 5 (file line 7)
     f.write_text("\n".join(lines) + "\n")
-    with pytest.raises(
-        DatasetFormatError, match=r"list_eval_partition.txt:7: expected 3 whitespace-separated"
-    ):
+    with pytest.raises(DatasetFormatError, match=r"list_eval_partition.txt:7: expected 3 whitespace-separated"):
         inshop.parse(root)
     table = load_table("deepfashion_inshop", root, on_bad_sample="skip")  # counted skip instead
     assert len(table) == len(lines) - 3

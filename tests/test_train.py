@@ -47,9 +47,7 @@ def _final_weights(out: Path) -> dict[str, torch.Tensor]:
 
 def test_resume_equals_uninterrupted_run(inshop_root, tmp_path):
     common = ("trainer.limit_train_batches=3", "test=false", "trainer.deterministic=true")
-    full = compose_cfg(
-        "train", tiny_overrides(inshop_root, "trainer.max_epochs=2", *common), tmp_path / "full"
-    )
+    full = compose_cfg("train", tiny_overrides(inshop_root, "trainer.max_epochs=2", *common), tmp_path / "full")
     train(full)
     first = compose_cfg("train", tiny_overrides(inshop_root, "trainer.max_epochs=1", *common), tmp_path / "a")
     train(first)

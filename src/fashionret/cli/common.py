@@ -45,9 +45,7 @@ def results_table(metrics: dict[str, float], chance: dict[str, float], title: st
     return "\n".join(rows)
 
 
-def report_test(
-    cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[str, float], extra: dict
-) -> None:
+def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[str, float], extra: dict) -> None:
     """Print the test table (with chance beside it) and write ``results.json`` in the job directory."""
     if not trainer.is_global_zero:
         return

@@ -1,19 +1,43 @@
 """``fashionret-data``: generate synthetic datasets in official layouts, and check datasets on disk.
 
-fashionret-data synth --format deepfashion_inshop --out DIR [--num-items 40 --images-per-item 4 ...]
-fashionret-data validate --format deepfashion_inshop --root DIR
+fashionret-data synth --format F --out DIR [--num-items 40 --images-per-item 4 --image-size 96 --seed 0]
+fashionret-data validate --format F --root DIR [--keep-going] [--skip-images] [--option KEY=VALUE ...]
+fashionret-data stats --format F --root DIR [--option KEY=VALUE ...]
+
+F is one of the dataset families (deepfashion_inshop, deepfashion_c2s, deepfashion2, street2shop, fashionai,
+deepfashion_attr, zappos50k).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import numpy as np
+
+from fashionret.data.datamodule import query_gallery
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
-from fashionret.data.parsers import PARSERS, get_parser
+from fashionret.data.parsers import PARSERS, TASKS, parse
 from fashionret.data.synth import FORMATS, synthesize
+from fashionret.data.table import SampleTable
+
+
+def _kv(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -22,48 +46,225 @@ def _synth(args: argparse.Namespace) -> int:
         "images_per_item": args.images_per_item,
         "image_size": args.image_size,
         "seed": args.seed,
+        **_kv(args.param),
     }
     out = synthesize(args.format, args.out, **params)
     print(f"wrote synthetic {args.format} dataset to {out}")
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ checks
+def _check_image(file: Path, bbox: np.ndarray) -> str | None:
+    """``None`` if the image opens and the box lies inside it, else a short reason."""
+    from PIL import Image
+
+    if not file.is_file():
+        return "missing"
+    try:
+        with Image.open(file) as im:
+            w, h = im.size
+            im.verify()
+        with Image.open(file) as im:
+            im.load()  # verify() does not decode: a truncated JPEG only fails here
+    except Exception as err:
+        return f"unreadable ({type(err).__name__})"
+    if not np.isnan(bbox).any():
+        x1, y1, x2, y2 = (float(v) for v in bbox)
+        if x1 >= w or y1 >= h or x2 <= 0 or y2 <= 0:
+            return f"bbox {x1:g},{y1:g},{x2:g},{y2:g} outside the {w}x{h} image"
+        if x2 > w + 1 or y2 > h + 1:
+            return f"bbox {x1:g},{y1:g},{x2:g},{y2:g} extends beyond the {w}x{h} image"
+    return None
+
+
+def check_images(table: SampleTable, workers: int = 8, show: int = 5) -> Counter:
+    """Open every distinct (image, box) of the table; print the first few problems with their annotation line."""
+    seen: dict[tuple[str, tuple], int] = {}
+    for i, (p, b) in enumerate(zip(table.path, table.bbox)):
+        seen.setdefault((p, tuple(np.round(b, 2).tolist())), i)
+    rows = list(seen.values())
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda i: _check_image(table.image_root / table.path[i], table.bbox[i]), rows))
+    problems: Counter = Counter()
+    for i, res in zip(rows, results):
+        if res is None:
+            continue
+        kind = res.split(" ")[0] if not res.startswith("bbox") else "bbox outside image"
+        problems[kind] += 1
+        if problems[kind] <= show:
+            print(f"  {kind}: {table.image_root / table.path[i]} (listed at {table.source_line[i]}): {res}")
+    return problems
+
+
+def _per_identity(identities: np.ndarray) -> str:
+    c = np.asarray(list(Counter(identities.tolist()).values()))
+    if not len(c):
+        return ""
+    return f"images/identity min={c.min()} median={np.median(c):g} max={c.max()}"
+
+
+def _eval_tables(table: SampleTable) -> dict[str, SampleTable]:
+    out = {}
+    if (table.split == "val").any():
+        out["val"] = table.subset(table.split == "val")
+    test = np.isin(table.split, ("query", "gallery", "test"))
+    if test.any():
+        out["test"] = table.subset(test)
+    return out
+
+
+def _queries_without_match(family: str, table: SampleTable, show: int = 3) -> int:
+    """Evaluation queries whose identity (attribute value) has no gallery (candidate) image, printed per stage (a
+    warning: the metrics leave them out and count them); returns the number of empty query or gallery sets."""
+    total = 0
+    for stage, t in _eval_tables(table).items():
+        q, g = query_gallery(t)
+        if TASKS[family] == "attribute":
+            gal = set(zip(g.columns["attr"].tolist(), g.columns["attr_value"].tolist()))
+            miss = np.array(
+                [(a, v) not in gal for a, v in zip(q.columns["attr"].tolist(), q.columns["attr_value"].tolist())],
+                dtype=bool,
+            )
+        else:
+            gal = set(g.identity.tolist())
+            miss = np.array([i not in gal for i in q.identity], dtype=bool)
+        n = int(miss.sum())
+        print(
+            f"  {stage}: {len(q)} queries, {len(g)} gallery; queries without a gallery match: {n}"
+            + (" (WARNING: the metrics leave them out and count them as num_queries_without_match)" if n else "")
+        )
+        for i in np.nonzero(miss)[0][:show]:
+            print(f"    no match for {q.path[i]} (identity {q.identity[i]}, listed at {q.source_line[i]})")
+        if len(q) == 0 or len(g) == 0:
+            print(f"  EMPTY {stage} {'query' if len(q) == 0 else 'gallery'} set")
+            total += 1
+    return total
+
+
 def _validate(args: argparse.Namespace) -> int:
-    parser = get_parser(args.format)
     bad = BadSampleCounter("skip" if args.keep_going else "error")
     try:
-        table = parser.parse(args.root, bad)
+        table = parse(args.format, args.root, bad, _kv(args.option))
     except (DatasetFormatError, DatasetNotFoundError) as err:
         print(f"INVALID: {err}", file=sys.stderr)
         return 1
-    print(f"{args.format} at {args.root}: {len(table)} samples")
+    print(f"{args.format} at {args.root}: {len(table)} samples, {len(set(table.path.tolist()))} distinct images")
+    problems = 0
     for split, c in table.counts().items():
-        per_id = Counter(table.identity[table.split == split].tolist())
+        sel = table.split == split
         print(
-            f"  {split:<8} images={c['images']:>8} identities={c['identities']:>7} "
-            f"images/identity min={min(per_id.values())} max={max(per_id.values())}"
+            f"  {split:<8} samples={c['images']:>8} identities={c['identities']:>7} "
+            f"{_per_identity(table.identity[sel])}"
         )
-    missing = unreadable = 0
+    for split in ("train",):
+        if not (table.split == split).any():
+            print(f"  EMPTY {split} split")
+            problems += 1
+    if TASKS[args.format] == "triplet":
+        for k, v in table.extras.items():
+            print(f"  {k}: {len(v)}")
+            if len(v) == 0:
+                problems += 1
+    else:
+        problems += _queries_without_match(args.format, table)  # empty query / gallery sets
+    if table.meta.get("unpaired_items"):
+        print(f"  style-0 (unpaired) items left out: {table.meta['unpaired_items']}")
+    img_problems: Counter = Counter()
     if not args.skip_images:
-        from PIL import Image
-
-        for rel, src in zip(table.path, table.source_line):
-            f = table.image_root / rel
-            if not f.is_file():
-                missing += 1
-                if missing <= 5:
-                    print(f"  missing image {f} (listed at {src})")
-                continue
-            try:
-                with Image.open(f) as im:
-                    im.verify()
-            except Exception:
-                unreadable += 1
-                if unreadable <= 5:
-                    print(f"  unreadable image {f} (listed at {src})")
+        img_problems = check_images(table, workers=args.workers)
     print(f"  malformed annotation rows: {bad.total} {dict(bad.counts) if bad.total else ''}".rstrip())
-    print(f"  missing images: {missing}, unreadable images: {unreadable}")
-    return 0 if (missing + unreadable + bad.total) == 0 else 1
+    print(
+        f"  missing images: {img_problems['missing']}, unreadable images: {img_problems['unreadable']}, "
+        f"bboxes outside their image: {img_problems['bbox outside image']}"
+        + (" (not checked: --skip-images)" if args.skip_images else "")
+    )
+    problems += sum(img_problems.values()) + bad.total
+    print("OK" if problems == 0 else f"PROBLEMS: {problems}")
+    return 0 if problems == 0 else 1
+
+
+# ------------------------------------------------------------------------------------------------- stats
+def _pairs(t: SampleTable) -> int:
+    """Consumer-shop positive pairs: sum over identities of (#consumer samples x #shop samples)."""
+    cons = Counter(t.identity[t.domain == "consumer"].tolist())
+    shop = Counter(t.identity[t.domain == "shop"].tolist())
+    return int(sum(n * shop.get(k, 0) for k, n in cons.items()))
+
+
+def stats_rows(family: str, table: SampleTable) -> list[dict]:
+    """One row per split (and ``all``): the figures the papers quote (images, items, pairs...)."""
+    rows = []
+    splits = [s for s in ("train", "val", "query", "gallery", "test") if (table.split == s).any()]
+    for split in [*splits, "all"]:
+        t = table if split == "all" else table.subset(table.split == split)
+        row = {"split": split, "samples": len(t), "images": len(set(t.path.tolist()))}
+        if TASKS[family] == "identity":
+            row["items"] = len(set(t.identity.tolist()))
+            if (t.domain != "").any():
+                row["consumer"] = int((t.domain == "consumer").sum())
+                row["shop"] = int((t.domain == "shop").sum())
+                row["pairs"] = _pairs(t)
+        elif TASKS[family] == "attribute":
+            row["attribute_values"] = len(set(t.identity.tolist()))
+            if split != "train":
+                row["queries"] = int((t.split == "query").sum() + ((t.split == "val") & (t.role == "query")).sum())
+                row["candidates"] = int(
+                    (t.split == "gallery").sum() + ((t.split == "val") & (t.role == "gallery")).sum()
+                )
+        rows.append(row)
+    return rows
+
+
+def _stats(args: argparse.Namespace) -> int:
+    try:
+        table = parse(args.format, args.root, BadSampleCounter("error"), _kv(args.option))
+    except (DatasetFormatError, DatasetNotFoundError) as err:
+        print(f"INVALID: {err}", file=sys.stderr)
+        return 1
+    rows = stats_rows(args.format, table)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    print(f"{args.format} at {args.root}")
+    print(" ".join(f"{c:>10}" for c in cols))
+    for r in rows:
+        print(" ".join(f"{r.get(c, ''):>10}" for c in cols))
+    m = table.meta
+    if m.get("pairs"):
+        print(f"pairs listed in the annotation files: {m['pairs']}")
+    if m.get("unpaired_items"):
+        print(f"style-0 (not pairable) items, not retrieval identities: {m['unpaired_items']}")
+    if TASKS[args.format] == "attribute":
+        names = m.get("attributes", [])
+        for split in ("val", "test"):
+            t = (
+                table.subset(table.split == "val")
+                if split == "val"
+                else table.subset(np.isin(table.split, ("query", "gallery")))
+            )
+            if not len(t):
+                continue
+            q, g = query_gallery(t)
+            per = Counter(q.columns["attr"].tolist())
+            cand = Counter(g.columns["attr"].tolist())
+            print(
+                f"{split}: queries/candidates per attribute: "
+                + ", ".join(f"{names[a] if a < len(names) else a} {per[a]}/{cand.get(a, 0)}" for a in sorted(per))
+            )
+    if TASKS[args.format] == "triplet":
+        conds = m.get("conditions", [])
+        for k, v in table.extras.items():
+            per = Counter(v[:, 3].tolist())
+            print(
+                f"{k}: {len(v)} ("
+                + ", ".join(f"{conds[c] if c < len(conds) else c} {n}" for c, n in sorted(per.items()))
+                + ")"
+            )
+    if args.by_category:
+        print("per category:")
+        for cat in sorted(set(table.category.tolist())):
+            t = table.subset(table.category == cat)
+            extra = f" pairs={_pairs(t)}" if (t.domain != "").any() else ""
+            print(f"  {cat:<28} samples={len(t):>8} identities={len(set(t.identity.tolist())):>7}{extra}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,15 +278,22 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--images-per-item", type=int, default=4)
     s.add_argument("--image-size", type=int, default=96)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--param", action="append", metavar="KEY=VALUE", help="a writer-specific parameter (JSON value)")
     s.set_defaults(func=_synth)
     v = sub.add_parser("validate", help="check a dataset on disk: counts, malformed rows, missing images")
     v.add_argument("--format", required=True, choices=sorted(PARSERS))
     v.add_argument("--root", required=True)
-    v.add_argument(
-        "--keep-going", action="store_true", help="count malformed rows instead of stopping at the first"
-    )
+    v.add_argument("--keep-going", action="store_true", help="count malformed rows instead of stopping at the first")
     v.add_argument("--skip-images", action="store_true", help="do not open every image")
+    v.add_argument("--workers", type=int, default=8, help="threads opening images")
+    v.add_argument("--option", action="append", metavar="KEY=VALUE", help="a parser option (JSON value)")
     v.set_defaults(func=_validate)
+    st = sub.add_parser("stats", help="print the figures the papers quote: images, items, pairs per split")
+    st.add_argument("--format", required=True, choices=sorted(PARSERS))
+    st.add_argument("--root", required=True)
+    st.add_argument("--by-category", action="store_true")
+    st.add_argument("--option", action="append", metavar="KEY=VALUE", help="a parser option (JSON value)")
+    st.set_defaults(func=_stats)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -57,8 +57,6 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
                 if lg.get("group") is None:
                     lg.group = group
             os.environ.setdefault("WANDB_SILENT", "true")
-            log.info(
-                "W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online"
-            )
+            log.info("W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online")
         loggers.append(hydra.utils.instantiate(lg))
     return loggers

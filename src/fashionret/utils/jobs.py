@@ -78,9 +78,7 @@ def _record_failure(cfg: DictConfig, err: BaseException) -> None:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / FAILURE_FILE).write_text("".join(traceback.format_exception(type(err), err, err.__traceback__)))
-    (out / "results.json").write_text(
-        json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"})
-    )
+    (out / "results.json").write_text(json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"}))
 
 
 def pin_ddp_children_to_job_dir(cfg: DictConfig) -> None:
