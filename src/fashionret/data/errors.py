@@ -1,0 +1,54 @@
+"""Errors and the counted-skip policy shared by every parser and dataset."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ON_BAD_SAMPLE = ("error", "skip")
+
+
+class DatasetFormatError(ValueError):
+    """An annotation file (or image) that does not have the official format; names file, line and expectation."""
+
+    def __init__(self, file: Path | str, line: int | None, expected: str, got: str | None = None):
+        where = f"{file}:{line}" if line is not None else f"{file}"
+        msg = f"{where}: expected {expected}"
+        if got is not None:
+            msg += f", got {got!r}"
+        super().__init__(msg)
+        self.file, self.line, self.expected, self.got = str(file), line, expected, got
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """``data.root`` missing or lacking the files a dataset family needs."""
+
+    def __init__(self, family: str, missing: Path | str, root: Path | str):
+        super().__init__(
+            f"{missing} not found: data.root={root} does not look like a {family} dataset "
+            f"(expected the official {family} files there; see README 'Pointing data.root at a real dataset')"
+        )
+        self.family, self.missing, self.root = family, str(missing), str(root)
+
+
+class BadSampleCounter:
+    """Applies ``data.on_bad_sample``: raise the error, or count it, log it and go on (never silently)."""
+
+    def __init__(self, policy: str = "error"):
+        if policy not in ON_BAD_SAMPLE:
+            raise ValueError(f"data.on_bad_sample must be one of {ON_BAD_SAMPLE}, got {policy!r}")
+        self.policy = policy
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, err: Exception, kind: str = "bad_line") -> None:
+        if self.policy == "error":
+            raise err
+        self.counts[kind] += 1
+        log.warning("skipped (%s, data.on_bad_sample=skip): %s", kind, err)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

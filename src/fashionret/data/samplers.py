@@ -1,0 +1,231 @@
+"""Batch samplers for metric learning."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+log = logging.getLogger(__name__)
+
+
+class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of ``C`` identities x ``N`` images, drawn without replacement until the epoch is used up.
+
+    Paper 000 §III-D: groups of N images of one item are drawn at random; a drawn group leaves the pool until
+    the next epoch; the epoch ends when no group is left. Each epoch shuffles every identity's images and cuts
+    them into groups of ``N`` (a remainder of fewer than N images waits for a later epoch's shuffle), then packs
+    groups into batches of ``C`` distinct identities. Identities with fewer than ``N`` images can never form a
+    group: they are counted and logged once, not silently used.
+
+    Under DDP every rank builds the same epoch (same seed) and takes every ``world_size``-th batch, truncated
+    to the same length on all ranks. Lightning calls :meth:`set_epoch` each epoch.
+
+    Batches hold ``(index, augmentation_seed)`` pairs: the dataset seeds its random transforms per sample, so
+    augmentations depend only on (seed, epoch, position) — not on worker count or process — and a resumed run
+    sees exactly the images an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        classes_per_batch: int,
+        images_per_class: int,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
+        if classes_per_batch < 2:
+            raise ValueError("classes_per_batch must be >= 2 (a triplet needs a negative identity)")
+        if images_per_class < 2:
+            raise ValueError("images_per_class must be >= 2 (a triplet needs a positive)")
+        self.C, self.N, self.seed = classes_per_batch, images_per_class, seed
+        by_label: dict[int, list[int]] = defaultdict(list)
+        for i, lab in enumerate(np.asarray(labels).tolist()):
+            by_label[lab].append(i)
+        self.by_label = {k: np.asarray(v) for k, v in by_label.items() if len(v) >= self.N}
+        self.num_too_small = len(by_label) - len(self.by_label)
+        if self.num_too_small:
+            log.warning(
+                "IdentityBatchSampler: %d of %d identities have fewer than N=%d images and are not used for training",
+                self.num_too_small,
+                len(by_label),
+                self.N,
+            )
+        if len(self.by_label) < self.C:
+            raise ValueError(
+                f"only {len(self.by_label)} identities have >= {self.N} images; need >= C={self.C} for one batch"
+            )
+        self._rank, self._world = rank, world_size
+        self.epoch = 0
+        self._cache: tuple[int, int, int, list[list[tuple[int, int]]]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _dist(self) -> tuple[int, int]:
+        if self._rank is not None and self._world is not None:
+            return self._rank, self._world
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def _all_batches(self) -> list[list[tuple[int, int]]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        groups: list[tuple[int, list[int]]] = []
+        for lab in sorted(self.by_label):
+            idx = rng.permutation(self.by_label[lab])
+            for s in range(0, len(idx) - self.N + 1, self.N):
+                groups.append((lab, idx[s : s + self.N].tolist()))
+        order = rng.permutation(len(groups))
+        aug_seeds = iter(rng.integers(0, 2**31 - 1, size=len(groups) * self.N).tolist())
+        pending = deque(groups[i] for i in order)
+        batches = []
+        while len(pending) >= self.C:
+            batch, seen, skipped = [], set(), []
+            while pending and len(seen) < self.C:
+                lab, grp = pending.popleft()
+                if lab in seen:
+                    skipped.append((lab, grp))
+                    continue
+                seen.add(lab)
+                batch.extend((i, next(aug_seeds)) for i in grp)
+            pending.extendleft(reversed(skipped))
+            if len(seen) < self.C:
+                break  # the rest are groups of too few distinct identities
+            batches.append(batch)
+        return batches
+
+    def _batches(self) -> list[list[tuple[int, int]]]:
+        rank, world = self._dist()
+        key = (self.epoch, rank, world)
+        if self._cache is None or self._cache[:3] != key:
+            allb = self._all_batches()
+            per_rank = len(allb) // world
+            self._cache = (*key, allb[rank::world][:per_rank])
+        return self._cache[3]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        yield from self._batches()
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+class AttributeTripletSampler(Sampler[list[tuple[int, int, int, int, int]]]):
+    """Per-epoch (anchor, positive, negative, attribute) triplets for attribute-specific retrieval.
+
+    ASEN / ASEN++ / AG-MAN protocol (AG-MAN §IV-A: "for every epoch, we construct 100k triplets from the
+    training set"): for each triplet an attribute is drawn uniformly; then a value with at least two images
+    (anchor and a different positive image with that value) and a different value of the same attribute for the
+    negative. ASEN draws the positive value uniformly over all values and retries until images exist; we draw
+    uniformly over the values that can serve (same distribution conditioned on success).
+
+    Two sources of triplets:
+
+    * ``attrs`` / ``values`` (per table row: attribute index and value index): sampled per epoch, seeded by
+      ``(seed, epoch)``;
+    * ``fixed`` ``[M, 4]`` (anchor, positive, negative, condition) rows (Zappos50k's CSN training triplets:
+      positive = "close", negative = "far"): shuffled per epoch, the first ``triplets_per_epoch`` used.
+
+    Batches hold ``(anchor, positive, negative, attribute, augmentation_seed)``; under DDP every rank builds the
+    same epoch and takes every ``world_size``-th batch (equal lengths).
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        triplets_per_epoch: int | None,
+        attrs: Sequence[int] | None = None,
+        values: Sequence[int] | None = None,
+        fixed: np.ndarray | None = None,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_last: bool = True,
+    ):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.batch_size, self.seed, self.drop_last = batch_size, seed, drop_last
+        self._rank, self._world = rank, world_size
+        self.epoch = 0
+        self.fixed = None if fixed is None else np.asarray(fixed, dtype=np.int64).reshape(-1, 4)
+        if self.fixed is not None:
+            if len(self.fixed) == 0:
+                raise ValueError("no training triplets")
+            self.n = len(self.fixed) if triplets_per_epoch is None else min(triplets_per_epoch, len(self.fixed))
+            return
+        if attrs is None or values is None:
+            raise ValueError("give attrs and values (per row), or fixed triplets")
+        if triplets_per_epoch is None:
+            raise ValueError("triplets_per_epoch is required when triplets are sampled")
+        self.n = int(triplets_per_epoch)
+        attrs, values = np.asarray(attrs), np.asarray(values)
+        self.pools: dict[int, dict[int, np.ndarray]] = {}
+        for a in np.unique(attrs).tolist():
+            rows = np.nonzero(attrs == a)[0]
+            by_value = {v: rows[values[rows] == v] for v in np.unique(values[rows]).tolist()}
+            if len(by_value) >= 2 and any(len(r) >= 2 for r in by_value.values()):
+                self.pools[int(a)] = by_value
+        unusable = sorted(set(np.unique(attrs).tolist()) - set(self.pools))
+        if unusable:
+            log.warning(
+                "AttributeTripletSampler: attributes %s have no value with 2 images or only one value: not trained",
+                unusable,
+            )
+        if not self.pools:
+            raise ValueError("no attribute has two values with an (anchor, positive) pair: cannot form triplets")
+        self.attr_ids = sorted(self.pools)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _dist(self) -> tuple[int, int]:
+        if self._rank is not None and self._world is not None:
+            return self._rank, self._world
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def _triplets(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch, 0xA77])
+        if self.fixed is not None:
+            return self.fixed[rng.permutation(len(self.fixed))[: self.n]]
+        out = np.empty((self.n, 4), dtype=np.int64)
+        attrs = rng.choice(self.attr_ids, size=self.n)
+        for t, a in enumerate(attrs.tolist()):
+            pool = self.pools[a]
+            pos_values = [v for v, r in pool.items() if len(r) >= 2]
+            vp = pos_values[int(rng.integers(len(pos_values)))]
+            neg_values = [v for v in pool if v != vp]
+            vn = neg_values[int(rng.integers(len(neg_values)))]
+            x, p = rng.choice(pool[vp], size=2, replace=False)
+            n = pool[vn][int(rng.integers(len(pool[vn])))]
+            out[t] = (x, p, n, a)
+        return out
+
+    def _batches(self) -> list[list[tuple[int, int, int, int, int]]]:
+        rank, world = self._dist()
+        trip = self._triplets()
+        rng = np.random.default_rng([self.seed, self.epoch, 0x5EED])
+        seeds = rng.integers(0, 2**31 - 1 - 3, size=len(trip)).tolist()
+        rows = [(int(a), int(p), int(n), int(c), s) for (a, p, n, c), s in zip(trip.tolist(), seeds)]
+        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size and len(batches) > 1:
+            batches.pop()
+        per_rank = len(batches) // world if world > 1 else len(batches)
+        return batches[rank::world][:per_rank]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int, int, int]]]:
+        yield from self._batches()
+
+    def __len__(self) -> int:
+        n_batches = -(-self.n // self.batch_size)
+        if self.drop_last and self.n % self.batch_size and n_batches > 1:
+            n_batches -= 1
+        _, world = self._dist()
+        return n_batches // world if world > 1 else n_batches

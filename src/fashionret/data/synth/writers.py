@@ -1,0 +1,138 @@
+"""Writers: procedurally drawn garments saved in each dataset family's official layout.
+
+``synthesize(format, out, ...)`` writes a complete dataset (images + official annotation files) that the
+family's parser reads like the real one. Output is a pure function of the arguments (seeded per item and
+view), and a ``SYNTH.json`` manifest records them so :func:`ensure_synthetic` can reuse a cached copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from fashionret.data.synth.families import (
+    write_c2s,
+    write_deepfashion2,
+    write_deepfashion_attr,
+    write_fashionai,
+    write_street2shop,
+    write_zappos50k,
+)
+from fashionret.data.synth.render import render_view, sample_spec, spec_seed, view_rng
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "SYNTH.json"
+GENERATOR_VERSION = 1
+
+# In-Shop categories (GENDER/Category as in the official paths) and the silhouette drawn for each,
+# with the official clothes_type (1 upper, 2 lower, 3 full body).
+INSHOP_CATEGORIES = (
+    ("WOMEN/Dresses", "dress", 3),
+    ("WOMEN/Blouses_Shirts", "top", 1),
+    ("WOMEN/Skirts", "skirt", 2),
+    ("WOMEN/Shorts", "shorts", 2),
+    ("MEN/Pants", "trousers", 2),
+    ("MEN/Jackets_Vests", "outerwear", 1),
+    ("MEN/Tees_Tanks", "top", 1),
+)
+INSHOP_VIEWS = ("1_front", "2_side", "3_back", "4_full", "6_flat", "7_additional")  # official view names
+INSHOP_POSE = {"1_front": 1, "2_side": 2, "3_back": 3, "4_full": 4, "6_flat": 6, "7_additional": 5}
+
+
+def _pad(path: str, width: int = 71) -> str:
+    """Official DeepFashion rows pad the image name with spaces to a fixed width."""
+    return path.ljust(width) if len(path) < width else path + " "
+
+
+def _write_list(file: Path, header: str, rows: list[str]) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(f"{len(rows)}\n{header}\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+
+
+def write_inshop(
+    out: Path,
+    num_items: int = 40,
+    images_per_item: int = 4,
+    image_size: int = 96,
+    train_fraction: float = 0.5,
+    seed: int = 0,
+) -> None:
+    """DeepFashion In-Shop layout (``formats.md`` §2).
+
+    Items are split into train and test items; each test item's clean shop view (``1_front``) goes to the
+    gallery and its other views (cluttered, "consumer-like") are queries — a synthetic stand-in for the real
+    benchmark, whose query and gallery are both shop photos.
+    """
+    if images_per_item < 2:
+        raise ValueError("images_per_item must be >= 2 (a gallery view and at least one query view)")
+    if images_per_item > len(INSHOP_VIEWS):
+        raise ValueError(f"images_per_item must be <= {len(INSHOP_VIEWS)} (the official view names)")
+    n_train = round(num_items * train_fraction)
+    part_rows, bbox_rows, items = [], [], []
+    for i in range(num_items):
+        cat, kind, ctype = INSHOP_CATEGORIES[i % len(INSHOP_CATEGORIES)]
+        spec = sample_spec(spec_seed(seed, i), kind)
+        item = f"id_{i + 1:08d}"
+        items.append(item)
+        for v in range(images_per_item):
+            view = INSHOP_VIEWS[v]
+            rel = f"img/{cat}/{item}/01_{view}.jpg"
+            img, (x1, y1, x2, y2) = render_view(spec, view_rng(seed, i, v), image_size, consumer=v > 0)
+            dest = out / "Img" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            img.save(dest, quality=92)
+            status = "train" if i < n_train else ("gallery" if v == 0 else "query")
+            part_rows.append(f"{_pad(rel)}{item} {status}")
+            bbox_rows.append(f"{_pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
+    _write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
+    _write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
+    (out / "Anno/list_item_inshop.txt").write_text(f"{len(items)}\n" + "".join(f"{it}\n" for it in items))
+
+
+FORMATS: dict[str, Callable[..., None]] = {
+    "deepfashion_inshop": write_inshop,
+    "deepfashion_c2s": write_c2s,
+    "deepfashion2": write_deepfashion2,
+    "street2shop": write_street2shop,
+    "fashionai": write_fashionai,
+    "deepfashion_attr": write_deepfashion_attr,
+    "zappos50k": write_zappos50k,
+}
+
+
+def synthesize(format: str, out: Path | str, **params) -> Path:
+    """Write a synthetic dataset of family ``format`` to ``out`` (replacing what is there)."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown synthetic format {format!r}; available: {sorted(FORMATS)}")
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp = out.with_name(out.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    FORMATS[format](tmp, **params)
+    manifest = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.rename(out)  # a crash mid-way never leaves a half-written dataset that looks complete
+    return out
+
+
+def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
+    """Reuse ``out`` if it holds exactly this synthetic dataset, else (re)generate it."""
+    out = Path(out)
+    want = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
+    man = out / MANIFEST
+    if man.is_file():
+        try:
+            if json.loads(man.read_text()) == json.loads(json.dumps(want)):
+                log.info("reusing synthetic %s dataset at %s", format, out)
+                return out
+        except json.JSONDecodeError:
+            pass
+    log.info("generating synthetic %s dataset at %s (%s)", format, out, params)
+    return synthesize(format, out, **params)
