@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 
 import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.eval.chance import chance_topk
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
@@ -35,27 +35,38 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
 
 
 def results_table(metrics: dict[str, float], chance: dict[str, float], title: str) -> str:
-    rows = [title, f"{'metric':<8} {'ours':>8} {'chance':>8} {'x chance':>9}"]
-    for key in sorted((k for k in metrics if k.startswith("top")), key=lambda k: int(k[3:])):
-        c = chance.get(key, math.nan)
-        ratio = metrics[key] / c if c and c > 0 else math.nan
-        rows.append(f"{key:<8} {metrics[key]:>8.4f} {c:>8.4f} {ratio:>8.1f}x")
-    if "mAP" in metrics:
-        rows.append(f"{'mAP':<8} {metrics['mAP']:>8.4f} {'':>8} {'':>9}")
+    """Headline metrics (no per-group keys, no counts), with chance and the ratio where chance is known."""
+    rows = [title, f"{'metric':<13} {'ours':>8} {'chance':>8} {'x chance':>9}"]
+    tops = sorted((k for k in metrics if k.startswith("top") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    others = sorted(k for k in metrics if k not in tops and "/" not in k and not k.startswith("num_"))
+    for key in [*tops, *others]:
+        c = chance.get(key)
+        if c:
+            rows.append(f"{key:<13} {metrics[key]:>8.4f} {c:>8.4f} {metrics[key] / c:>8.1f}x")
+        else:
+            rows.append(f"{key:<13} {metrics[key]:>8.4f} {'':>8} {'':>9}")
     return "\n".join(rows)
+
+
+def chance_levels(datamodule, metrics: dict[str, float]) -> dict[str, float]:
+    """Top-k of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
+    if not isinstance(datamodule, IdentityRetrievalDataModule):
+        return {}
+    ks = [int(k[3:]) for k in metrics if k.startswith("top") and k[3:].isdigit()]
+    q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
+    return chance_topk(q.labels, g.labels, ks)
 
 
 def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[str, float], extra: dict) -> None:
     """Print the test table (with chance beside it) and write ``results.json`` in the job directory."""
     if not trainer.is_global_zero:
         return
-    q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
-    ks = [int(k[3:]) for k in metrics if k.startswith("top")]
-    chance = chance_topk(q.labels, g.labels, ks)
-    title = (
-        f"Test: {len(q)} queries vs {len(g)} gallery images "
-        f"({int(metrics.get('num_queries', len(q)))} queries with a match)"
-    )
+    chance = chance_levels(datamodule, metrics)
+    title = f"Test ({cfg.data.get('family', type(datamodule).__name__)}): {int(metrics.get('num_queries', 0))} queries"
+    if isinstance(datamodule, IdentityRetrievalDataModule):
+        title += f" vs {len(datamodule.datasets['test_gallery'])} gallery images"
+    if metrics.get("num_queries_without_match"):
+        title += f" ({int(metrics['num_queries_without_match'])} queries without a match left out)"
     print("\n" + results_table(metrics, chance, title) + "\n", flush=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
