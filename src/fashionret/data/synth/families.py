@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fashionret.data.parsers import asen, deepfashion2
 from fashionret.data.synth.common import (
     fake_hash,
     landmarks_in_box,
@@ -153,21 +154,7 @@ def write_c2s(
 
 
 # ---------------------------------------------------------------------------------------- DeepFashion2 (§4)
-DF2_CATEGORIES = (
-    "short sleeve top",
-    "long sleeve top",
-    "short sleeve outwear",
-    "long sleeve outwear",
-    "vest",
-    "sling",
-    "shorts",
-    "trousers",
-    "skirt",
-    "short sleeve dress",
-    "long sleeve dress",
-    "vest dress",
-    "sling dress",
-)
+DF2_CATEGORIES = deepfashion2.CATEGORIES
 DF2_NUM_LANDMARKS = (25, 33, 31, 39, 15, 15, 10, 14, 8, 29, 37, 19, 19)
 
 
@@ -310,16 +297,7 @@ def write_street2shop(
 
 
 # ---------------------------------------------------------------- attribute-specific retrieval (ASEN, §6)
-FASHIONAI_ATTRIBUTES = {
-    "skirt_length": 6,
-    "sleeve_length": 9,
-    "coat_length": 8,
-    "pant_length": 6,
-    "collar_design": 5,
-    "lapel_design": 5,
-    "neckline_design": 10,
-    "neck_design": 5,
-}
+FASHIONAI_ATTRIBUTES = asen.DEFAULT_META["FashionAI"]["ATTRIBUTES_NUM"]
 DEEPFASHION_ATTRIBUTES = {
     "texture-related": 156,
     "fabric-related": 218,
