@@ -64,7 +64,7 @@ def test_faiss_rejects_bad_input():
 
 @pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
 def test_faiss_tie_rule_with_full_depth(similarity, reference):
-    """Exactly tied scores (duplicated vectors with other labels): the pessimistic rule within faiss's list."""
+    """Exactly tied scores (many equal vectors, other labels): the pessimistic rule within faiss's list."""
     gen = torch.Generator().manual_seed(7)
     n_q, n_g = 50, 80
     if similarity == "cosine":  # +-2^e times a unit vector: normalises exactly, scores in {-1, 0, 1}

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fashionret.eval import query_ranks, retrieval_metrics
+from fashionret.eval.ranking import SORT_THRESHOLD, _count_below
 
 TOPK = (1, 2, 5, 10, 50)
 
@@ -65,10 +66,7 @@ def make_data(kind: str, similarity: str, n_q=40, n_g=70, seed=0):
 
 def count_ties(q, g, similarity):
     if similarity == "cosine":
-        s = (
-            torch.nn.functional.normalize(q.double(), dim=1)
-            @ torch.nn.functional.normalize(g.double(), dim=1).T
-        )
+        s = torch.nn.functional.normalize(q.double(), dim=1) @ torch.nn.functional.normalize(g.double(), dim=1).T
     else:
         s = -torch.cdist(q.double(), g.double())
     return sum(int(len(row) - len(torch.unique(row))) for row in s)
@@ -146,12 +144,14 @@ def test_engine_paths_per_query(similarity, col_block, sort_threshold, reference
 
 
 def test_default_sort_path_large_classes(reference):
-    """R > SORT_THRESHOLD (96) relevant items per query uses the sorting counter with default settings."""
+    """R > SORT_THRESHOLD relevant items per query uses the sorting counter with default settings."""
     gen = torch.Generator().manual_seed(1)
+    n_g = 2 * SORT_THRESHOLD + 100
     q = torch.randint(-3, 4, (25, 4), generator=gen).float()
-    g = torch.randint(-3, 4, (400, 4), generator=gen).float()
+    g = torch.randint(-3, 4, (n_g, 4), generator=gen).float()
     ql = torch.randint(0, 3, (25,), generator=gen)
-    gl = torch.randint(0, 2, (400,), generator=gen)
+    gl = torch.randint(0, 2, (n_g,), generator=gen)
+    assert int((gl == 0).sum()) > SORT_THRESHOLD and int((gl == 1).sum()) > SORT_THRESHOLD
     got = retrieval_metrics(q, g, ql, gl, topk=TOPK, similarity="euclidean", chunk_size=6)
     want = reference(q.numpy(), g.numpy(), ql.numpy(), gl.numpy(), topk=TOPK, similarity="euclidean")
     assert_metrics_equal(got, want)
@@ -168,9 +168,7 @@ def test_tie_rule_by_hand():
     assert res["top1"] == 0.0 and res["top2"] == 1.0
     assert res["mAP"] == pytest.approx((1 / 2 + 2 / 3) / 2)
     # two relevant items tied with each other (and nothing else): ranks 1 and 2, AP = 1
-    res2 = retrieval_metrics(
-        q, g[[0, 1, 3]] * torch.tensor([[1.0], [-1.0], [1.0]]), ql, torch.tensor([7, 3, 7])
-    )
+    res2 = retrieval_metrics(q, g[[0, 1, 3]] * torch.tensor([[1.0], [-1.0], [1.0]]), ql, torch.tensor([7, 3, 7]))
     assert res2["top1"] == 1.0 and res2["mAP"] == pytest.approx((1 / 1 + 2 / 3) / 2)
 
 
@@ -192,9 +190,7 @@ def test_k_larger_than_gallery_is_clamped():
 
 
 def test_all_queries_without_match_gives_nan():
-    res = retrieval_metrics(
-        torch.randn(3, 4), torch.randn(5, 4), torch.tensor([1, 2, 3]), torch.zeros(5).long()
-    )
+    res = retrieval_metrics(torch.randn(3, 4), torch.randn(5, 4), torch.tensor([1, 2, 3]), torch.zeros(5).long())
     assert res["num_queries"] == 0 and res["num_queries_without_match"] == 3
     assert math.isnan(res["top1"]) and math.isnan(res["mAP"])
 
@@ -256,3 +252,73 @@ def test_bad_input(change, match):
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         retrieval_metrics(*GOOD, **kwargs)
+
+
+def test_count_below_signed_zeros_and_extremes():
+    s = torch.tensor([[-0.0, 0.0, 1.0, -1.0, 3e38, -3e38, 1e-45, -1e-45]])
+    thresholds = torch.tensor([[0.0, -0.0, 1e-45, -1e-45, 3e38]])
+    want = (s.unsqueeze(1) < thresholds.unsqueeze(2)).sum(2)
+    assert want.tolist() == [[3, 3, 5, 2, 7]]
+    for col_block in (1, 3, 8):
+        assert torch.equal(_count_below(s, thresholds, col_block, 64), want)
+    got64 = _count_below(s.double(), thresholds.double(), 8, 1 << 20)
+    assert torch.equal(got64, want)
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
+def test_zero_vectors(similarity, reference):
+    """Zero embeddings (all-zero cosine scores, possibly signed zeros) follow the tie rule."""
+    q, g, ql, gl = make_data("ties", similarity, seed=8)
+    q[::4] = 0.0
+    g[::3] = 0.0
+    got = retrieval_metrics(q, g, ql, gl, topk=TOPK, similarity=similarity, chunk_size=9)
+    want = reference(q.numpy(), g.numpy(), ql.numpy(), gl.numpy(), topk=TOPK, similarity=similarity)
+    assert_metrics_equal(got, want)
+
+
+def test_score_matrix_never_exceeds_one_chunk(monkeypatch):
+    from fashionret.eval import ranking
+
+    shapes = []
+    real = ranking._score_fn
+
+    def spy(q, g, similarity):
+        prepare, product, finish = real(q, g, similarity)
+
+        def spied_product(qb):
+            out = product(qb)
+            shapes.append(tuple(out.shape))
+            return out
+
+        return prepare, spied_product, finish
+
+    monkeypatch.setattr(ranking, "_score_fn", spy)
+    q, g, ql, gl = make_data("continuous", "cosine")
+    base = retrieval_metrics(q, g, ql, gl, chunk_size=1000)
+    assert retrieval_metrics(q, g, ql, gl, chunk_size=6) == pytest.approx(base)
+    n_valid = base["num_queries"]
+    assert shapes[0] == (n_valid, len(g))  # only queries with a match are scored
+    assert max(s[0] for s in shapes[1:]) == 6 and sum(s[0] for s in shapes[1:]) == n_valid
+    # default chunk from the memory budget
+    monkeypatch.setitem(ranking.CHUNK_BUDGET_BYTES, "cpu", 8 * len(g) * 5)  # float64 scores
+    shapes.clear()
+    retrieval_metrics(q, g, ql, gl)
+    assert max(s[0] for s in shapes) == 5
+
+
+def test_thread_setting_restored(monkeypatch):
+    from fashionret.eval import ranking
+
+    before = torch.get_num_threads()
+    seen = []
+    real = ranking._ranks_of_chunk
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ranking, "_ranks_of_chunk", spy)
+    q, g, ql, gl = make_data("continuous", "cosine")
+    retrieval_metrics(q, g, ql, gl, chunk_size=10)
+    assert torch.get_num_threads() == before
+    assert seen and all(n == (ranking.CPU_SMALL_OP_THREADS or before) for n in seen)

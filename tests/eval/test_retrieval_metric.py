@@ -98,6 +98,8 @@ def test_reset_and_errors():
     only_q.update(q[:3], q_lab[:3], torch.arange(3), torch.ones(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="needs queries and gallery"):
         only_q.compute()
+    with pytest.raises(ValueError, match="non-negative"):
+        RetrievalMetric().update(q[:2], q_lab[:2], torch.tensor([0, -1]), torch.ones(2, dtype=torch.bool))
     with pytest.raises(ValueError, match="1-D with 2 entries"):
         RetrievalMetric().update(q[:2], q_lab[:3], torch.arange(2), torch.ones(2, dtype=torch.bool))
 
@@ -112,9 +114,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         metric = RetrievalMetric(group_names=NAMES)
         feed(metric, idx_q, idx_g, data, batch=6)
         result = metric.compute()
-        torch.save(
-            {"result": result, "n_q": len(idx_q), "n_g": len(idx_g)}, os.path.join(out_dir, f"{rank}.pt")
-        )
+        torch.save({"result": result, "n_q": len(idx_q), "n_g": len(idx_g)}, os.path.join(out_dir, f"{rank}.pt"))
     finally:
         dist.destroy_process_group()
 

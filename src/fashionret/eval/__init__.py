@@ -2,7 +2,7 @@
 
 * :func:`retrieval_metrics` — exact, chunked top-k hit rate (paper 000 eq. 4) and mAP, per-group breakdowns,
   optional faiss backend.
-* :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather + padding de-duplication).
+* :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather, de-duplication).
 * :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
 """
 

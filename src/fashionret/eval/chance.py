@@ -8,9 +8,7 @@ import numpy as np
 import torch
 
 
-def chance_topk(
-    query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int]
-) -> dict[str, float]:
+def chance_topk(query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
     """Expected top-k hit rate of a uniformly random gallery order, over queries that have a match.
 
     A query with ``r`` relevant items among ``G`` misses at k with probability ``C(G-r, k) / C(G, k)``

@@ -4,12 +4,13 @@
 every query with ``faiss.IndexFlatIP`` (cosine: on L2-normalised float32 vectors) or ``faiss.IndexFlatL2``
 (euclidean) and derives, from that list only:
 
-* ``top{k}`` for ``k <= K``: identical to the exact engine's hit rate, with the same pessimistic tie rule
-  applied *within the returned list* (non-relevant items tied with a relevant one count as ranked ahead of it).
-* ``mAP@{K}``: AP truncated at depth ``K``, ``(1/R) * sum over relevant items ranked <= K of i / r_i`` with ``R``
-  the query's number of relevant items in the *whole* gallery. It is a lower bound of the exact AP, equal to
-  it for queries whose relevant items all rank within ``K``. The exact ``mAP`` needs the rank of every
-  relevant item and is not reported by this backend (use the exact engine, which is memory-bounded too).
+* ``top{k}`` for ``k <= K``: the exact engine's hit rate, with the same pessimistic tie rule applied
+  *within the returned list* (non-relevant items tied with a relevant one count as ranked ahead of it).
+* ``mAP@{K}``: AP truncated at depth ``K``, ``(1/R) * sum over relevant items ranked <= K of i / r_i``, with
+  ``R`` the query's number of relevant items in the *whole* gallery (pytorch-metric-learning's
+  ``mean_average_precision`` with ``k=K`` has the same definition). It is a lower bound of the exact AP,
+  equal to it for queries whose relevant items all rank within ``K``. The exact ``mAP`` needs the rank of
+  every relevant item and is not reported by this backend (use the exact engine: memory-bounded too).
 
 Differences from the exact engine can only come from (a) faiss's own float32 arithmetic ordering scores that
 differ by about 1e-7 relative differently, and (b) ties that straddle the list's end: a non-relevant item
@@ -49,7 +50,7 @@ def faiss_query_ranks(
     depth: int,
     similarity: str = "cosine",
 ) -> QueryRanks:
-    """Per-query first relevant rank (``depth + 1`` if not within the top ``depth``) and AP truncated at depth."""
+    """Per-query first relevant rank (``depth + 1`` if beyond the top ``depth``) and AP truncated at depth."""
     faiss = _import_faiss()
     q, g, ql, gl = validate_inputs(query_emb, gallery_emb, query_labels, gallery_labels, similarity)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
@@ -73,9 +74,12 @@ def faiss_query_ranks(
         dist, idx = index.search(q_np[b0 : b0 + _SEARCH_BLOCK], k)
         score = torch.from_numpy(dist if similarity == "cosine" else -dist)  # higher is better
         rel = gl_cpu[torch.from_numpy(idx).clamp(min=0)] == ql_cpu[b0 : b0 + _SEARCH_BLOCK].unsqueeze(1)
-        # non-relevant listed items with score >= each listed item's score
-        ge = score.unsqueeze(1) >= score.unsqueeze(2)  # [b, i, j]: score_j >= score_i
-        nonrel_ge = (ge & ~rel.unsqueeze(1)).sum(2)
+        # faiss returns each list sorted by score, so items tied with position p are adjacent to it: the
+        # non-relevant items scoring >= score_p are those up to the end of p's tie run
+        neg = (-score).contiguous()  # non-decreasing along each row
+        run_end = torch.searchsorted(neg, neg, right=True)  # one past the last item tied with p
+        cum_nonrel = torch.cumsum(~rel, 1)
+        nonrel_ge = cum_nonrel.gather(1, run_end - 1)
         i = torch.cumsum(rel, 1)  # 1-based index of each relevant item among the relevant ones
         ranks = i + nonrel_ge
         prec = torch.where(rel, i.double() / ranks.double(), torch.zeros((), dtype=torch.float64))

@@ -22,7 +22,7 @@ from fashionret.eval.ranking import DEFAULT_TOPK, Similarity, _check_topk, retri
 _NO_GROUP = -1
 
 
-def _dedupe_sorted(index: Tensor) -> Tensor:
+def first_occurrences(index: Tensor) -> Tensor:
     """Positions that keep the first occurrence of each index, ordered by index."""
     order = torch.sort(index, stable=True).indices
     srt = index[order]
@@ -74,14 +74,24 @@ class RetrievalMetric(Metric):
         is_query: Tensor,
         groups: Tensor | None = None,
     ) -> None:
-        """Buffer one batch: ``embeddings [B, D]`` float, ``labels [B]`` int, ``indices [B]`` int (dataset index,
-        unique within each role), ``is_query [B]`` bool, optional ``groups [B]`` int (used for queries)."""
+        """Buffer one batch.
+
+        Args:
+            embeddings: ``[B, D]`` float.
+            labels: ``[B]`` int; a gallery item is relevant to a query iff the labels are equal.
+            indices: ``[B]`` int, the sample's dataset index, unique within its role (query / gallery);
+                repeats (DistributedSampler padding) are dropped at :meth:`compute`.
+            is_query: ``[B]`` bool, the sample's role.
+            groups: optional ``[B]`` int >= 0, e.g. the category (used for queries; ``group/{name}/...``).
+        """
         if embeddings.ndim != 2:
             raise ValueError(f"embeddings must be [B, D], got shape {tuple(embeddings.shape)}")
         b = embeddings.shape[0]
         for name, t in (("labels", labels), ("indices", indices), ("is_query", is_query)):
             if t.ndim != 1 or t.shape[0] != b:
                 raise ValueError(f"{name} must be 1-D with {b} entries, got shape {tuple(t.shape)}")
+        if indices.is_floating_point() or bool((indices < 0).any()):
+            raise ValueError("indices must be non-negative integer dataset indices")
         if groups is None:
             groups = torch.full((b,), _NO_GROUP, dtype=torch.int64, device=embeddings.device)
         elif groups.ndim != 1 or groups.shape[0] != b:
@@ -107,11 +117,9 @@ class RetrievalMetric(Metric):
         for role, sel in (("query", is_query), ("gallery", ~is_query)):
             pos = torch.nonzero(sel).squeeze(1)
             idx = indices[pos]
-            keep = pos[_dedupe_sorted(idx)]
+            keep = pos[first_occurrences(idx)]
             # a repeated index must be the same sample
-            kept_label = torch.empty(
-                int(idx.max()) + 1 if idx.numel() else 0, dtype=torch.int64, device=idx.device
-            )
+            kept_label = torch.empty(int(idx.max()) + 1 if idx.numel() else 0, dtype=torch.int64, device=idx.device)
             if idx.numel():
                 kept_label[indices[keep]] = labels[keep]
                 if bool((kept_label[idx] != labels[pos]).any()):
@@ -119,9 +127,7 @@ class RetrievalMetric(Metric):
             parts[role] = keep
         q, g = parts["query"], parts["gallery"]
         if q.numel() == 0 or g.numel() == 0:
-            raise ValueError(
-                f"RetrievalMetric needs queries and gallery items, got {q.numel()} and {g.numel()}"
-            )
+            raise ValueError(f"RetrievalMetric needs queries and gallery items, got {q.numel()} and {g.numel()}")
 
         q_groups = groups[q]
         has_group = q_groups != _NO_GROUP

@@ -1,52 +1,64 @@
 """Exact, chunked retrieval ranking: the one ranking engine of the package (SPEC.md, "Evaluation").
 
-For every query we need only the ranks of its *relevant* gallery items (same label), never a full sort of the
-gallery. Queries are processed in chunks of ``chunk_size`` rows on the embeddings' device, so at most one
-``chunk_size x G`` score matrix exists at any time.
-
 Tie rule (pessimistic)
 ----------------------
-Scores are the computed floating-point similarities (higher is better; for ``"euclidean"`` the score is a
-monotone transform of the negative squared distance, see :func:`_score_fn`). The gallery is ranked by
-descending score; among items with *equal* score, non-relevant items are ranked ahead of relevant ones
-(relevant items tied with each other are interchangeable, so their order does not matter). Hence the rank of
-the ``i``-th best relevant item of a query (``i = 1..R``) is::
+Scores are the computed floating-point similarities (higher is better; for ``"euclidean"`` a monotone
+transform of the negative squared distance, see "Numerics"). The gallery is ranked by descending score;
+among items with *equal* score, non-relevant items are ranked ahead of relevant ones (relevant items tied
+with each other are interchangeable, so their order does not matter). Hence the rank of the ``i``-th best
+relevant item of a query (``i = 1..R``) is::
 
     r_i = i + #{non-relevant gallery items g : score(g) >= score of that relevant item}
 
 This is the worst case over all orderings of tied items: a model that outputs constant embeddings scores
 ``top1 = 0`` rather than a lucky 1, and no number depends on the gallery's storage order.
 
-Metrics (per query ``q`` with ``R >= 1`` relevant gallery items)
-----------------------------------------------------------------
-* ``top{k}``: DeepFashion hit rate, paper 000 eq. (4): ``hit(q, k) = 1`` iff at least one relevant item is
-  among the first ``k`` (i.e. ``r_1 <= k``); ``top{k}`` is the mean of ``hit`` over queries. ``k`` larger than
-  the gallery is clamped to the gallery size ``G`` (every query with a match is then a hit); the key keeps
+Metrics (per query ``q`` with ``R >= 1`` relevant gallery items, i.e. with the same label)
+----------------------------------------------------------------------------------------
+* ``top{k}``: DeepFashion top-k accuracy (hit rate), paper 000 eq. (4): ``hit(q, k) = 1`` iff at least one
+  relevant item is among the first ``k`` (``r_1 <= k``); ``top{k}`` is the mean of ``hit`` over queries.
+  ``k`` larger than the gallery acts as ``k = G`` (every query with a match is then a hit); the key keeps
   the requested ``k``.
-* ``AP = (1/R) * sum_i i / r_i`` (precision at each relevant item's rank, averaged over all ``R`` relevant
-  items of the whole ranked gallery); ``mAP`` is its mean over queries.
+* ``AP = (1/R) * sum_i i / r_i``: precision at each relevant item's rank, averaged over all ``R`` relevant
+  items of the whole ranked gallery; ``mAP`` is its mean over queries.
 
 Queries with ``R = 0`` are excluded from every average and counted in ``num_queries_without_match``; with
 ``include_queries_without_match=True`` they are counted as misses (hit 0, AP 0) instead.
 
+Algorithm
+---------
+Only the ranks of each query's relevant items are needed, i.e. for each relevant score ``t`` the number of
+gallery items scoring ``>= t``; no row is ever sorted (except for queries with more than
+:data:`SORT_THRESHOLD` relevant items, where sorting the row is cheaper). Queries with a match are processed
+in chunks of ``chunk_size`` rows (default: :data:`CHUNK_BUDGET_BYTES` worth of scores), ordered by their
+number of relevant items so that rows with equal ``R`` are contiguous. For a chunk: one matmul gives the
+``chunk x G`` scores (the only large buffer), the relevant scores are gathered from it (so ties compare
+bit-identical numbers), and one pass over the chunk counts, for all ``R`` thresholds of each row at once,
+the items below each threshold (:func:`_count_below`). Cost: the matmul plus about ``R`` cheap elementwise
+passes over the scores; memory: one chunk plus a small temporary.
+
 Numerics
 --------
 Half-precision and integer embeddings are scored in float32, float64 embeddings in float64. ``"cosine"``
-L2-normalises both sides (a zero vector gets score 0 against everything, i.e. ties everywhere) then takes
-dot products. ``"euclidean"`` ranks by ascending squared distance ``||q||^2 - 2 q.g + ||g||^2``; the
-per-query constant ``||q||^2`` does not change a query's ranking and is dropped, so the score is
-``2 q.g - ||g||^2`` computed by one fused ``addmm``. This is exact for integer/dyadic embeddings of moderate
-size; for general floats it may order two items whose true distances differ by less than about
-``eps * (||q||^2 + ||g||^2)`` differently from a direct ``||q - g||^2`` computation (ties are always decided on
-the computed scores, consistently within a query, because every comparison uses the same score matrix).
-On CUDA, TF32 matmuls (``torch.set_float32_matmul_precision("high")``) lower the score precision; use
-``"highest"`` for evaluation if near-ties matter.
+scores are ``(q / ||q||) . g * (1 / ||g||)`` (norms clamped at 1e-12 like ``F.normalize``, so a zero vector
+gets score 0 against everything, i.e. ties everywhere); scaling the product's columns instead of copying a
+normalised gallery keeps the extra memory at one chunk. ``"euclidean"`` ranks by ascending squared
+distance ``||q||^2 - 2 q.g + ||g||^2``; the per-query constant ``||q||^2`` does not change a query's ranking
+and is dropped, so the score is ``2 q.g - ||g||^2``, computed by one fused ``addmm``. This is exact for
+integer/dyadic embeddings of moderate size; for general floats it may order two items whose true
+distances differ by less than about ``eps * (||q||^2 + ||g||^2)`` differently from a direct ``||q - g||^2``
+computation. Ties are always decided on the computed scores, consistently within a query, because every
+comparison uses the same score matrix. With flush-to-zero enabled (``torch.set_flush_denormal(True)``) two
+scores differing only by a denormal amount may count as tied. On CUDA, TF32 matmuls
+(``torch.set_float32_matmul_precision("high")``) lower the score precision; use ``"highest"`` for
+evaluation if near-ties matter.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,11 +73,18 @@ DEFAULT_TOPK: tuple[int, ...] = (1, 5, 10, 20, 50)
 #: Default memory budget for one chunk's score matrix (bytes), per device type.
 CHUNK_BUDGET_BYTES = {"cpu": 64 * 2**20, "cuda": 256 * 2**20}
 _FALLBACK_BUDGET_BYTES = 64 * 2**20
-#: On CPU the threshold-counting passes run over column blocks of about this many bytes (L2-resident).
-CPU_BLOCK_BYTES = 2 * 2**20
+#: Counting temporaries (row block x thresholds x columns) are about this large on CPU: big enough that the
+#: few ops per block amortise their dispatch (and parallel-region) overhead, small enough to stay mostly in
+#: cache. Elsewhere the chunk budget is used.
+COUNT_TMP_BYTES = {"cpu": 2 * 2**20}
 #: Queries with more relevant items than this are counted by sorting their score row (O(G log G)) instead of
-#: one comparison pass per relevant item (O(R G)); the crossover measured on CPU is about R = 130.
-SORT_THRESHOLD = 96
+#: comparing the row with each relevant item's score (O(R G)); on CPU the crossover is about R = 300.
+SORT_THRESHOLD = 256
+#: Intra-op threads on CPU for everything but the matmul (``None``: leave torch's setting). The per-chunk
+#: elementwise work (normalising the query block, the counting passes) is short and memory-bound: a second
+#: thread gains little, while under oversubscription (other processes on the cores) each multi-threaded op
+#: can stall for a scheduler time slice at its closing barrier. The matmul keeps all threads.
+CPU_SMALL_OP_THREADS: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -102,9 +121,13 @@ def _check_embeddings(name: str, emb: Tensor) -> None:
         raise ValueError(f"{name} has embedding dimension 0")
     if emb.is_complex() or emb.dtype == torch.bool:
         raise ValueError(f"{name} must be real-valued, got dtype {emb.dtype}")
-    if emb.is_floating_point() and not bool(torch.isfinite(emb).all()):
-        bad = int((~torch.isfinite(emb)).any(dim=1).sum())
-        raise ValueError(f"{name} contains NaN or inf values (in {bad} of {emb.shape[0]} rows)")
+    # NaN and inf propagate into the sum (no copy is made); a finite-valued sum that overflows only sends us
+    # to the exact check, done in row blocks to keep its boolean mask small
+    if emb.is_floating_point() and not bool(torch.isfinite(emb.sum())):
+        step = max(1, 2**24 // emb.shape[1])
+        bad = sum(int((~torch.isfinite(emb[i : i + step])).any(dim=1).sum()) for i in range(0, len(emb), step))
+        if bad:
+            raise ValueError(f"{name} contains NaN or inf values (in {bad} of {emb.shape[0]} rows)")
 
 
 def _check_labels(name: str, labels: Tensor, n: int, emb_name: str) -> None:
@@ -151,11 +174,15 @@ def validate_inputs(
     q = query_emb.to(dtype)
     g = gallery_emb.to(dtype)
     if similarity == "euclidean":
-        # 2 q.g - ||g||^2 must not overflow: bound it by ||q||^2 + 3 ||g||^2 computed in float64.
-        bound = float(q.double().square().sum(1).max()) + 3.0 * float(g.double().square().sum(1).max())
+        # |2 q.g - ||g||^2| <= ||q||^2 + 2 ||g||^2 <= D (max|q|^2 + 2 max|g|^2): keep it far from overflow
+        def max_abs(x: Tensor) -> float:
+            lo, hi = torch.aminmax(x)
+            return max(-float(lo), float(hi))
+
+        bound = q.shape[1] * (max_abs(q) ** 2 + 2.0 * max_abs(g) ** 2)
         if bound >= torch.finfo(dtype).max / 4:
             raise ValueError(
-                f"embeddings too large to score in {dtype} without overflow (max squared norm {bound:.3g}); "
+                f"embeddings too large to score in {dtype} without overflow (score bound {bound:.3g}); "
                 "rescale them or pass float64"
             )
     device = q.device
@@ -163,7 +190,7 @@ def validate_inputs(
 
 
 def default_chunk_size(num_gallery: int, device: torch.device, dtype: torch.dtype = torch.float32) -> int:
-    """Rows per chunk so that one ``chunk x G`` score matrix fits the device's budget (:data:`CHUNK_BUDGET_BYTES`)."""
+    """Rows per chunk so that one ``chunk x G`` score matrix fits :data:`CHUNK_BUDGET_BYTES` of the device."""
     budget = CHUNK_BUDGET_BYTES.get(device.type, _FALLBACK_BUDGET_BYTES)
     itemsize = torch.empty((), dtype=dtype).element_size()
     return max(1, budget // (itemsize * max(1, num_gallery)))
@@ -183,47 +210,75 @@ def _relevance_index(query_labels: Tensor, gallery_labels: Tensor) -> tuple[Tens
 
 
 def _score_fn(q: Tensor, g: Tensor, similarity: str):
-    """Return ``scores(rows) -> [len(rows), G]`` (higher = better) and the prepared gallery."""
-    if similarity == "cosine":
-        qn = F.normalize(q, dim=1)
-        gn_t = F.normalize(g, dim=1).t()
+    """Return ``prepare(rows) -> query block``, ``product(block) -> [rows, G]``, ``finish(product)``.
 
-        def scores(rows: Tensor) -> Tensor:
-            return qn[rows] @ gn_t
+    ``finish`` turns the product into the scores (higher = better). No ``G x D`` copy of the gallery is
+    made: for cosine the query block is normalised and the product's columns are scaled in place by
+    ``1 / max(||g||, eps)`` (as ``F.normalize`` would divide; for a zero gallery vector the scores stay 0).
+    """
+    if similarity == "cosine":
+        g_t = g.t()
+        inv_norm = 1.0 / torch.linalg.vector_norm(g, dim=1).clamp_min(1e-12).unsqueeze(0)
+
+        def prepare(rows: Tensor) -> Tensor:
+            return F.normalize(q[rows], dim=1)
+
+        def product(qb: Tensor) -> Tensor:
+            return qb @ g_t
+
+        def finish(s: Tensor) -> Tensor:
+            return s.mul_(inv_norm)
 
     else:
-        q2 = q * 2  # exact (power of two)
         g_t = g.t()
         neg_sq = -(g * g).sum(1).unsqueeze(0)
 
-        def scores(rows: Tensor) -> Tensor:
-            return torch.addmm(neg_sq, q2[rows], g_t)
+        def prepare(rows: Tensor) -> Tensor:
+            return q[rows]
 
-    return scores
+        def product(qb: Tensor) -> Tensor:
+            return torch.addmm(neg_sq, qb, g_t, alpha=2)  # 2 q.g - ||g||^2 (alpha=2 is exact)
+
+        def finish(s: Tensor) -> Tensor:
+            return s
+
+    return prepare, product, finish
 
 
-def _count_ge_passes(s: Tensor, thresholds: Tensor, rows_per_pass: list[int], col_block: int) -> Tensor:
-    """``out[i, r] = #{j : s[i, j] >= thresholds[i, r]}`` for ``i < rows_per_pass[r]`` (others left 0).
+def _count_below(s: Tensor, thresholds: Tensor, col_block: int, tmp_bytes: int) -> Tensor:
+    """``out[i, r] = #{j : s[i, j] < thresholds[i, r]}``, one pass over ``s`` for all thresholds.
 
-    One comparison pass per threshold column, over column blocks of ``s`` so each block stays in cache.
+    Each (row block x column block) of ``s`` is compared with all of its rows' thresholds at once, in a
+    temporary of about ``tmp_bytes``. The comparison is done in the float domain, which is several times
+    faster than PyTorch's bool-producing comparison kernels on CPU: ``s - t`` is negative iff
+    ``s < t`` (exact for finite floats without flush-to-zero: a difference is zero only for equal values), and
+    its sign bit, shifted down arithmetically, is ``-1`` or ``0``; summing those counts the items below. A
+    threshold of ``+0.0`` is first replaced by ``-0.0`` so that a score of ``-0.0`` (equal to it) gives
+    ``-0.0 - (-0.0) = +0.0`` rather than a negative zero.
     """
     n, width = s.shape
-    out = torch.zeros(thresholds.shape, dtype=torch.int64, device=s.device)
-    if n == 0 or not rows_per_pass:
+    r = thresholds.shape[1]
+    out = torch.zeros((n, r), dtype=torch.int64, device=s.device)
+    if n == 0 or r == 0:
         return out
-    buf = torch.empty((n, min(col_block, width)), dtype=torch.bool, device=s.device)
-    for j in range(0, width, col_block):
-        blk = s[:, j : j + col_block]
-        bw = blk.shape[1]
-        for r, m in enumerate(rows_per_pass):
-            b = buf[:m, :bw]
-            torch.ge(blk[:m], thresholds[:m, r : r + 1], out=b)
-            out[:m, r] += b.view(torch.uint8).sum(1, dtype=torch.int32)
+    t = torch.where(thresholds == 0, torch.full_like(thresholds, -0.0), thresholds).unsqueeze(2)
+    int_dtype, shift = (torch.int32, 31) if s.dtype == torch.float32 else (torch.int64, 63)
+    b = max(1, min(col_block, width, tmp_bytes // (s.element_size() * r)))
+    h = max(1, min(n, tmp_bytes // (s.element_size() * r * b)))
+    tmp = torch.empty(h * r * b, dtype=s.dtype, device=s.device)
+    for i in range(0, n, h):
+        hh = min(h, n - i)
+        rows, tt = s[i : i + hh].unsqueeze(1), t[i : i + hh]
+        for j in range(0, width, b):
+            bw = min(b, width - j)
+            x = tmp[: hh * r * bw].view(hh, r, bw)
+            torch.sub(rows[:, :, j : j + bw], tt, out=x)
+            out[i : i + hh] -= x.view(int_dtype).bitwise_right_shift_(shift).sum(2, dtype=int_dtype)
     return out
 
 
 def _count_ge_sorted(s: Tensor, thresholds: Tensor, sub_rows: int) -> Tensor:
-    """Same counts as :func:`_count_ge_passes` for all rows, by sorting each score row (for large ``R``)."""
+    """``#{j : s[i, j] >= thresholds[i, r]}`` by sorting each score row (for queries with large ``R``)."""
     out = torch.empty(thresholds.shape, dtype=torch.int64, device=s.device)
     width = s.shape[1]
     for i in range(0, s.shape[0], sub_rows):
@@ -232,44 +287,73 @@ def _count_ge_sorted(s: Tensor, thresholds: Tensor, sub_rows: int) -> Tensor:
     return out
 
 
+def _mask_sorted(num_rel: Tensor, t_desc: Tensor) -> Tensor:
+    """``[n, 1, R]`` mask of the real (non-padding) entries of descending-sorted relevant scores."""
+    ar = torch.arange(t_desc.shape[1], device=t_desc.device)
+    return (ar.unsqueeze(0) < num_rel.unsqueeze(1)).unsqueeze(1)
+
+
 def _ranks_of_chunk(
-    s: Tensor, rel_idx: Tensor, mask: Tensor, num_rel: Tensor, col_block: int, sort_threshold: int
+    s: Tensor,
+    rel_idx: Tensor,
+    mask: Tensor,
+    num_rel: Tensor,
+    col_block: int,
+    tmp_bytes: int,
+    sort_threshold: int,
 ) -> tuple[Tensor, Tensor]:
     """First rank and AP for one chunk whose rows are sorted by descending ``num_rel`` (all >= 1)."""
     n, width = s.shape
     neg_inf = torch.tensor(float("-inf"), dtype=s.dtype, device=s.device)
     rel_scores = torch.where(mask, s.gather(1, rel_idx), neg_inf)
     t_desc = torch.sort(rel_scores, dim=1, descending=True).values  # padding (-inf) last
-    # relevant items scoring >= each threshold: R - #relevant strictly below it
-    t_asc = torch.flip(t_desc, dims=[1]).contiguous()  # padding first
-    pad = (t_desc.shape[1] - num_rel).unsqueeze(1)
-    rel_ge = num_rel.unsqueeze(1) - (torch.searchsorted(t_asc, t_desc.contiguous()) - pad)
+    # relevant items scoring >= each relevant item's score (ties among relevant items included)
+    if t_desc.shape[1] <= 64:
+        rel_ge = ((t_desc.unsqueeze(1) >= t_desc.unsqueeze(2)) & _mask_sorted(num_rel, t_desc)).sum(2)
+    else:  # R - #relevant strictly below (padding, -inf, sorts first and is subtracted)
+        t_asc = torch.flip(t_desc, dims=[1]).contiguous()
+        pad = (t_desc.shape[1] - num_rel).unsqueeze(1)
+        rel_ge = num_rel.unsqueeze(1) - (torch.searchsorted(t_asc, t_desc.contiguous()) - pad)
 
     num_rel_cpu = num_rel.tolist()
     n_sort = sum(1 for r in num_rel_cpu if r > sort_threshold)  # a prefix (rows sorted by num_rel desc)
     all_ge = torch.zeros_like(rel_ge)
     if n_sort:
-        sub_rows = max(1, n // 4)
-        all_ge[:n_sort] = _count_ge_sorted(s[:n_sort], t_desc[:n_sort], sub_rows)
-    if n_sort < n:
-        rest = num_rel_cpu[n_sort:]
-        r_max = rest[0]
-        rows_per_pass = [sum(1 for x in rest if x > r) for r in range(r_max)]
-        all_ge[n_sort:, :r_max] = _count_ge_passes(
-            s[n_sort:], t_desc[n_sort:, :r_max], rows_per_pass, col_block
-        )
+        all_ge[:n_sort] = _count_ge_sorted(s[:n_sort], t_desc[:n_sort], max(1, n // 4))
+    # rows with equal R are contiguous: count each run against exactly its R thresholds
+    a = n_sort
+    while a < n:
+        r = num_rel_cpu[a]
+        e = a + 1
+        while e < n and num_rel_cpu[e] == r:
+            e += 1
+        all_ge[a:e, :r] = width - _count_below(s[a:e], t_desc[a:e, :r], col_block, tmp_bytes)
+        a = e
 
     i = torch.arange(1, t_desc.shape[1] + 1, device=s.device, dtype=torch.int64).unsqueeze(0)
     valid = i <= num_rel.unsqueeze(1)
     ranks = i + (all_ge - rel_ge)  # i + #non-relevant items with score >= the i-th relevant score
     first_rank = ranks[:, 0]
-    prec = torch.where(
-        valid, i.double() / ranks.double(), torch.zeros((), dtype=torch.float64, device=s.device)
-    )
+    prec = torch.where(valid, i.double() / ranks.double(), torch.zeros((), dtype=torch.float64, device=s.device))
     ap = prec.sum(1) / num_rel.double()
     return first_rank, ap
 
 
+@contextmanager
+def _intra_op_threads(n: int | None):
+    """Temporarily set torch's intra-op thread count (process-wide; restored on exit)."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@torch.no_grad()
 def query_ranks(
     query_emb: Tensor,
     gallery_emb: Tensor,
@@ -290,8 +374,7 @@ def query_ranks(
         similarity: ``"cosine"`` or ``"euclidean"``.
         chunk_size: queries per chunk (at most one ``chunk_size x G`` score matrix is alive); default from
             :func:`default_chunk_size`.
-        col_block: columns per counting block (default: about :data:`CPU_BLOCK_BYTES` on CPU, the whole row
-            on accelerators). Does not change results.
+        col_block: columns per counting block (default: the whole row). Does not change results.
         sort_threshold: queries with more relevant items than this are counted by sorting. Does not change
             results.
     """
@@ -303,18 +386,22 @@ def query_ranks(
     chunk = chunk_size or default_chunk_size(num_g, device, q.dtype)
     chunk = min(chunk, num_q)
     if col_block is None:
-        col_block = max(64, CPU_BLOCK_BYTES // (q.element_size() * chunk)) if device.type == "cpu" else num_g
+        col_block = num_g
+    budget = CHUNK_BUDGET_BYTES.get(device.type, _FALLBACK_BUDGET_BYTES)
+    tmp_bytes = COUNT_TMP_BYTES.get(device.type, budget)
 
     g_order, start, num_rel = _relevance_index(ql, gl)
     first_rank = torch.zeros(num_q, dtype=torch.int64, device=device)
     ap = torch.zeros(num_q, dtype=torch.float64, device=device)
 
-    # queries with a match, most relevant items first: each pass of the counting loop covers a row prefix
+    # queries with a match, most relevant items first: rows with equal R are contiguous within a chunk
     order = torch.argsort(num_rel, descending=True, stable=True)
     n_valid = int((num_rel > 0).sum())
     order = order[:n_valid]
-    scores = _score_fn(q, g, similarity)
-    with torch.no_grad():
+    prepare, product, finish = _score_fn(q, g, similarity)
+    all_threads = torch.get_num_threads()
+    few_threads = CPU_SMALL_OP_THREADS if device.type == "cpu" else None
+    with _intra_op_threads(few_threads):
         for c0 in range(0, n_valid, chunk):
             rows = order[c0 : c0 + chunk]
             nr = num_rel[rows]
@@ -323,8 +410,11 @@ def query_ranks(
             mask = ar.unsqueeze(0) < nr.unsqueeze(1)
             rel_pos = (start[rows].unsqueeze(1) + ar.unsqueeze(0)).clamp(max=num_g - 1)
             rel_idx = g_order[rel_pos]
-            s = scores(rows)
-            fr, a = _ranks_of_chunk(s, rel_idx, mask, nr, col_block, sort_threshold)
+            qb = prepare(rows)
+            with _intra_op_threads(all_threads):
+                s = product(qb)
+            s = finish(s)
+            fr, a = _ranks_of_chunk(s, rel_idx, mask, nr, col_block, tmp_bytes, sort_threshold)
             del s
             first_rank[rows] = fr
             ap[rows] = a
@@ -368,18 +458,14 @@ def check_groups(query_groups: Tensor, num_queries: int, group_names: Sequence[s
     """Validate per-query group ids (and their range when ``group_names`` is given); return them as int64."""
     if not isinstance(query_groups, Tensor) or query_groups.ndim != 1 or query_groups.shape[0] != num_queries:
         shape = tuple(query_groups.shape) if isinstance(query_groups, Tensor) else type(query_groups).__name__
-        raise ValueError(
-            f"query_groups must be a 1-D tensor with one entry per query ({num_queries}), got {shape}"
-        )
+        raise ValueError(f"query_groups must be a 1-D tensor with one entry per query ({num_queries}), got {shape}")
     if query_groups.is_floating_point() or query_groups.is_complex() or query_groups.dtype == torch.bool:
         raise ValueError(f"query_groups must have an integer dtype, got {query_groups.dtype}")
     groups = query_groups.to(torch.int64)
     if group_names is not None and groups.numel():
         lo, hi = int(groups.min()), int(groups.max())
         if lo < 0 or hi >= len(group_names):
-            raise ValueError(
-                f"group ids span [{lo}, {hi}] but only {len(group_names)} group_names were given"
-            )
+            raise ValueError(f"group ids span [{lo}, {hi}] but only {len(group_names)} group_names were given")
     return groups
 
 
@@ -425,12 +511,13 @@ def retrieval_metrics(
 ) -> dict[str, float | int]:
     """Retrieval metrics of queries against a gallery: the package's single ranking entry point.
 
-    Returns a dict with ``top{k}`` for each ``k`` in ``topk`` (DeepFashion top-k accuracy / hit rate, paper 000
-    eq. 4: the fraction of queries with at least one relevant gallery item among the first ``k``), ``mAP``
-    (mean over queries of the average precision over the whole ranked gallery), ``num_queries`` (queries
-    averaged over) and ``num_queries_without_match`` (queries with no relevant gallery item). With
-    ``query_groups`` (int ``[Q]``, e.g. the category of each query; paper 000 Fig. 3/4) the same figures are
-    added per group under ``group/{name}/{key}``, where ``name`` is ``group_names[id]`` if given, else the id.
+    Returns a dict with ``top{k}`` for each ``k`` in ``topk`` (DeepFashion top-k accuracy / hit rate,
+    paper 000 eq. 4: the fraction of queries with at least one relevant gallery item among the first
+    ``k``), ``mAP`` (mean over queries of the average precision over the whole ranked gallery),
+    ``num_queries`` (queries averaged over) and ``num_queries_without_match`` (queries with no relevant
+    gallery item). With ``query_groups`` (int ``[Q]``, e.g. the category of each query; paper 000 Fig. 3/4)
+    the same figures are added per group under ``group/{name}/{key}``, where ``name`` is
+    ``group_names[id]`` if given, else the id. Only groups present in ``query_groups`` appear.
 
     A gallery item is relevant to a query iff their labels are equal. Ties are broken pessimistically
     (non-relevant before relevant; see :mod:`fashionret.eval.ranking`). ``k`` larger than the gallery is

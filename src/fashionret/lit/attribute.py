@@ -15,6 +15,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from fashionret.eval import retrieval_metrics
+from fashionret.eval.metric import first_occurrences
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,6 @@ def pair_distance(a: Tensor, b: Tensor, distance: str) -> Tensor:
     if distance == "euclidean":
         return (a - b).pow(2).sum(dim=1).clamp_min(1e-12).sqrt()
     return 1.0 - F.cosine_similarity(a, b, dim=1)
-
-
-def _dedupe(index: Tensor) -> Tensor:
-    """Positions keeping the first occurrence of each index (DDP padding duplicates), ordered by index."""
-    order = torch.sort(index, stable=True).indices
-    srt = index[order]
-    keep = torch.ones_like(srt, dtype=torch.bool)
-    keep[1:] = srt[1:] != srt[:-1]
-    return order[keep]
 
 
 class AttributeMAP(Metric):
@@ -69,7 +61,7 @@ class AttributeMAP(Metric):
         role = {}
         for name, sel in (("query", is_query), ("gallery", ~is_query)):
             pos = torch.nonzero(sel).squeeze(1)
-            role[name] = pos[_dedupe(indices[pos])]
+            role[name] = pos[first_occurrences(indices[pos])]
         q, g = role["query"], role["gallery"]
         out: dict[str, float] = {}
         total_q = total_w = 0.0
@@ -118,7 +110,7 @@ class TripletAccuracy(Metric):
             dim_zero_cat(self.conds),
             dim_zero_cat(self.indices),
         )
-        keep = _dedupe(indices)
+        keep = first_occurrences(indices)
         correct, conds = correct[keep], conds[keep]
         out = {
             "triplet_acc": float(correct.mean()) if correct.numel() else float("nan"),
