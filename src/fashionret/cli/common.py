@@ -61,9 +61,14 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     """Print the test table (with chance beside it) and write ``results.json`` in the job directory."""
     if not trainer.is_global_zero:
         return
-    chance = chance_levels(datamodule, metrics)
+    limit = trainer.limit_test_batches
+    partial = bool(trainer.fast_dev_run) or not (isinstance(limit, float) and limit == 1.0)
+    # chance and the gallery size describe the whole test split: not shown when only part of it was ranked
+    chance = {} if partial else chance_levels(datamodule, metrics)
     title = f"Test ({cfg.data.get('family', type(datamodule).__name__)}): {int(metrics.get('num_queries', 0))} queries"
-    if isinstance(datamodule, IdentityRetrievalDataModule):
+    if partial:
+        title += " (partial evaluation: fast_dev_run / trainer.limit_test_batches)"
+    elif isinstance(datamodule, IdentityRetrievalDataModule):
         title += f" vs {len(datamodule.datasets['test_gallery'])} gallery images"
     if metrics.get("num_queries_without_match"):
         title += f" ({int(metrics['num_queries_without_match'])} queries without a match left out)"
