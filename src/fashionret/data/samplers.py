@@ -13,7 +13,25 @@ from torch.utils.data import Sampler
 log = logging.getLogger(__name__)
 
 
-class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
+class _EpochSampler:
+    """Per-epoch reshuffling (Lightning calls :meth:`set_epoch`) and the DDP rank/world to split batches over."""
+
+    epoch: int = 0
+    _rank: int | None = None
+    _world: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _dist(self) -> tuple[int, int]:
+        if self._rank is not None and self._world is not None:
+            return self._rank, self._world
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+
+class IdentityBatchSampler(_EpochSampler, Sampler[list[tuple[int, int]]]):
     """Batches of ``C`` identities x ``N`` images, drawn without replacement until the epoch is used up.
 
     Paper 000 §III-D: groups of N images of one item are drawn at random; a drawn group leaves the pool until
@@ -64,16 +82,6 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         self.epoch = 0
         self._cache: tuple[int, int, int, list[list[tuple[int, int]]]] | None = None
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _dist(self) -> tuple[int, int]:
-        if self._rank is not None and self._world is not None:
-            return self._rank, self._world
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
-
     def _all_batches(self) -> list[list[tuple[int, int]]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         groups: list[tuple[int, list[int]]] = []
@@ -116,7 +124,7 @@ class IdentityBatchSampler(Sampler[list[tuple[int, int]]]):
         return len(self._batches())
 
 
-class AttributeTripletSampler(Sampler[list[tuple[int, int, int, int, int]]]):
+class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, int, int]]]):
     """Per-epoch (anchor, positive, negative, attribute) triplets for attribute-specific retrieval.
 
     ASEN / ASEN++ / AG-MAN protocol (AG-MAN §IV-A: "for every epoch, we construct 100k triplets from the
@@ -180,16 +188,6 @@ class AttributeTripletSampler(Sampler[list[tuple[int, int, int, int, int]]]):
         if not self.pools:
             raise ValueError("no attribute has two values with an (anchor, positive) pair: cannot form triplets")
         self.attr_ids = sorted(self.pools)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _dist(self) -> tuple[int, int]:
-        if self._rank is not None and self._world is not None:
-            return self._rank, self._world
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
 
     def _triplets(self) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch, 0xA77])
