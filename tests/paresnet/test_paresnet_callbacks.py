@@ -51,10 +51,10 @@ def test_collect_eval_embeddings_drops_padding_and_orders_by_index():
         torch.ones(3, dtype=torch.bool),
         torch.zeros(3, dtype=torch.long),
     )
-    # gallery, with index 0 repeated (DistributedSampler padding)
+    # gallery, with index 0 repeated (DistributedSampler padding: the same sample, so the same label)
     m.update(
         e[3:],
-        torch.tensor([1, 0, 1]),
+        torch.tensor([1, 0, 0]),
         torch.tensor([1, 0, 0]),
         torch.zeros(3, dtype=torch.bool),
         torch.zeros(3, dtype=torch.long),

@@ -104,15 +104,18 @@ class RetrievalMetric(Metric):
         self.is_query.append(is_query.detach().bool())
         self.groups.append(groups.detach().long())
 
-    def compute(self) -> dict[str, float | int]:
-        if isinstance(self.embeddings, list) and len(self.embeddings) == 0:
-            raise ValueError("RetrievalMetric.compute() called before any update()")
+    def samples(self) -> dict[str, dict[str, Tensor]]:
+        """The buffered samples per role (``"query"``, ``"gallery"``): ``embeddings``, ``labels``, ``indices``,
+        ``groups``, each dataset index once (DDP padding repeats dropped), ordered by index.
+
+        Works on the states as they are: inside :meth:`compute` they are already gathered; elsewhere wrap the
+        call in ``metric.sync_context()`` (a collective under DDP: every rank must call it).
+        """
         emb = dim_zero_cat(self.embeddings)
         labels = dim_zero_cat(self.labels)
         indices = dim_zero_cat(self.indices)
         is_query = dim_zero_cat(self.is_query).bool()
         groups = dim_zero_cat(self.groups)
-
         parts = {}
         for role, sel in (("query", is_query), ("gallery", ~is_query)):
             pos = torch.nonzero(sel).squeeze(1)
@@ -124,20 +127,29 @@ class RetrievalMetric(Metric):
                 kept_label[indices[keep]] = labels[keep]
                 if bool((kept_label[idx] != labels[pos]).any()):
                     raise ValueError(f"{role} samples sharing a dataset index have different labels")
-            parts[role] = keep
-        q, g = parts["query"], parts["gallery"]
-        if q.numel() == 0 or g.numel() == 0:
-            raise ValueError(f"RetrievalMetric needs queries and gallery items, got {q.numel()} and {g.numel()}")
+            parts[role] = {"embeddings": emb[keep], "labels": labels[keep], "indices": indices[keep],
+                           "groups": groups[keep]}  # fmt: skip
+        return parts
 
-        q_groups = groups[q]
+    def compute(self) -> dict[str, float | int]:
+        if isinstance(self.embeddings, list) and len(self.embeddings) == 0:
+            raise ValueError("RetrievalMetric.compute() called before any update()")
+        parts = self.samples()
+        q, g = parts["query"], parts["gallery"]
+        if len(q["labels"]) == 0 or len(g["labels"]) == 0:
+            raise ValueError(
+                f"RetrievalMetric needs queries and gallery items, got {len(q['labels'])} and {len(g['labels'])}"
+            )
+
+        q_groups = q["groups"]
         has_group = q_groups != _NO_GROUP
         if bool(has_group.any()) and not bool(has_group.all()):
             raise ValueError("groups were passed for some query batches but not for others")
         return retrieval_metrics(
-            emb[q],
-            emb[g],
-            labels[q],
-            labels[g],
+            q["embeddings"],
+            g["embeddings"],
+            q["labels"],
+            g["labels"],
             topk=self.topk,
             similarity=self.similarity,
             query_groups=q_groups if bool(has_group.all()) else None,

@@ -19,7 +19,6 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from torchmetrics.utilities import dim_zero_cat
 
 from fashionret.eval import query_ranks
 from fashionret.viz import gradcam_maps, gradcam_panel, retrieval_grid, select_queries, topk_gallery
@@ -36,26 +35,7 @@ def collect_eval_embeddings(metric) -> dict[str, dict[str, torch.Tensor]] | None
     if isinstance(metric.embeddings, list) and len(metric.embeddings) == 0:
         return None
     with metric.sync_context():
-        emb = dim_zero_cat(metric.embeddings)
-        labels = dim_zero_cat(metric.labels)
-        indices = dim_zero_cat(metric.indices)
-        is_query = dim_zero_cat(metric.is_query).bool()
-        groups = dim_zero_cat(metric.groups)
-    out = {}
-    for role, sel in (("query", is_query), ("gallery", ~is_query)):
-        pos = torch.nonzero(sel).squeeze(1)
-        order = pos[torch.sort(indices[pos], stable=True).indices]
-        idx = indices[order]
-        keep = torch.ones_like(idx, dtype=torch.bool)
-        keep[1:] = idx[1:] != idx[:-1]  # DistributedSampler padding repeats samples
-        order = order[keep]
-        out[role] = {
-            "embeddings": emb[order],
-            "labels": labels[order],
-            "indices": indices[order],
-            "groups": groups[order],
-        }
-    return out
+        return metric.samples()
 
 
 def grouped_triplet_loss(
