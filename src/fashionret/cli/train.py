@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.cli.common import build, report_test
-from fashionret.utils.jobs import run_job
+from fashionret.utils.jobs import job_overrides, run_job
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def train(cfg: DictConfig) -> dict:
             trainer,
             datamodule,
             metrics,
-            {"wall_time_s": round(time.perf_counter() - start, 1), "checkpoint": ckpt},
+            {"wall_time_s": round(time.perf_counter() - start, 1), "checkpoint": ckpt, "overrides": job_overrides()},
         )
     return metrics
 
