@@ -17,6 +17,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
+from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def release_distributed() -> None:
             os.environ.pop(var, None)
 
 
-ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (PretrainedWeightsError,)
+ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (PretrainedWeightsError, DivergedError)
 
 
 def _one_sentence_error(err: BaseException) -> BaseException | None:
