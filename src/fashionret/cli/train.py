@@ -10,16 +10,21 @@ from omegaconf import DictConfig
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.cli.common import build, report_test
+from fashionret.lit.checkpointing import check_checkpoint_dirs
 from fashionret.utils.jobs import job_overrides, run_job
+from fashionret.utils.resume import prepare_resume
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
+    # a resumed run continues in the run its checkpoint came from (true best checkpoint, one metrics history)
+    ckpt_path = prepare_resume(cfg) if cfg.get("train", True) else None
     datamodule, lit, trainer = build(cfg)
     if cfg.get("train", True):
-        trainer.fit(lit, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        check_checkpoint_dirs(trainer)  # an unwritable checkpoint directory fails now, not after an epoch
+        trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, float] = {}
     if cfg.get("test", True):
         best = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)]

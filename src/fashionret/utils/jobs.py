@@ -17,8 +17,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
+from fashionret.lit.checkpointing import CheckpointDirError
 from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
+from fashionret.utils.resume import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,12 @@ def release_distributed() -> None:
             os.environ.pop(var, None)
 
 
-ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (PretrainedWeightsError, DivergedError)
+ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
+    PretrainedWeightsError,
+    DivergedError,
+    CheckpointDirError,
+    CheckpointFileError,
+)
 
 
 def _one_sentence_error(err: BaseException) -> BaseException | None:
