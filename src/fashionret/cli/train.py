@@ -44,9 +44,20 @@ def train(cfg: DictConfig) -> dict:
             trainer,
             datamodule,
             metrics,
-            {"wall_time_s": round(time.perf_counter() - start, 1), "checkpoint": ckpt, "overrides": job_overrides()},
+            {
+                "wall_time_s": round(time.perf_counter() - start, 1),
+                "checkpoint": ckpt,
+                "overrides": job_overrides(),
+                "skipped_annotation_rows": skipped_rows(datamodule),
+            },
         )
     return metrics
+
+
+def skipped_rows(datamodule) -> dict[str, int]:
+    """Annotation rows the parse skipped, by kind (``data.on_bad_sample=skip``; ``{}`` when none were)."""
+    table = getattr(datamodule, "table", None)
+    return dict(table.meta.get("skipped", {})) if table is not None else {}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
