@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fashionret.tables.collect import Job
-from fashionret.tables.paper000 import METRIC_TITLES, CategoryFigure, PaperTable, Row
+from fashionret.tables.spec import METRIC_TITLES, CategoryFigure, PaperTable, Row
 
 
 @dataclass
@@ -148,7 +148,7 @@ def _failures(rows: list[RowResult]) -> list[str]:
 def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[str, str]:
     """``(markdown, csv)`` of a printed table beside our runs."""
     rows = group_rows(table, jobs)
-    header = [*table.row_headers, *table.extra_columns, "", *(METRIC_TITLES[m] for m in table.metrics)]
+    header = [*table.row_headers, *table.extra_columns, "", *(table.title_of(m) for m in table.metrics)]
     lines: list[list[str]] = []
     for res in rows:
         labels = list(res.labels)
@@ -257,7 +257,7 @@ def render_categories(fig: CategoryFigure, jobs: list[Job], source: str = "") ->
                         len(res.not_ok),
                     ]
                 )
-        md += [f"{METRIC_TITLES[m]} per category", "", _md_table(["Model", "", *cats], lines), ""]
+        md += [f"{METRIC_TITLES.get(m, m)} per category", "", _md_table(["Model", "", *cats], lines), ""]
     fails = _failures([RowResult((label,), None, per_model[label]) for label, _ in fig.models])
     md += [f"- {n}" for n in setting_notes(fig.setting, jobs) + list(fig.notes)]
     if fails:
