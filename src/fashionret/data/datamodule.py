@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from fashionret.data.datasets import RetrievalImageDataset
 from fashionret.data.parsers import TASKS, load_table
+from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
 from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
@@ -109,6 +110,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         categories: keep only these categories (Street2Shop per-category retrieval, AHBN Table II).
         train_exclude: ``{column: [values]}`` rows dropped from training only (DeepFashion2, paper 000:
             ``{viewpoint: [3], occlusion: [3]}``), counted and logged.
+        preflight: open every validation/test query and gallery image (header) and check its box at setup
+            (:mod:`fashionret.data.preflight`), so a bad one stops the run before training.
         aux_labels: auxiliary labels added to every item (for models such as AHBN): ``attributes`` (the
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
@@ -139,6 +142,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         train_exclude: dict | None = None,
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
+        preflight: bool = True,
     ):
         super().__init__()
         if TASKS.get(family, "identity") != "identity":
@@ -157,6 +161,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.categories = list(categories) if categories else None
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
+        self.preflight = preflight
         kp = "landmarks" in self.aux_labels
         self.train_transform = compose(transforms.get("train"), seed, keypoints=kp)
         self.eval_transform = compose(transforms.get("eval"), seed, keypoints=kp)
@@ -226,6 +231,9 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                 self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
+        if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
+            evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
+            preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
         log.info(
             "%s: %s",
             self.family,
