@@ -8,8 +8,8 @@ import time
 import hydra
 from omegaconf import DictConfig
 
-from fashionret.cli import CONFIG_DIR
-from fashionret.cli.common import build, report_test
+from fashionret.cli import CONFIG_PATH
+from fashionret.cli.common import build, print_locations, report_test
 from fashionret.utils.jobs import run_job
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,11 @@ def train(cfg: DictConfig) -> dict:
             metrics,
             {"wall_time_s": round(time.perf_counter() - start, 1), "checkpoint": ckpt},
         )
+    print_locations(cfg, trainer, what="run")
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_job(train, cfg)
     key = cfg.get("optimized_metric")
