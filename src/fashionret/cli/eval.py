@@ -14,6 +14,7 @@ import logging
 import sys
 
 import hydra
+import torch
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -86,6 +87,7 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
         # the checkpoint's weights replace whatever the backbone would load: no download, no local file
         run_cfg.backbone.pretrained = False
         run_cfg.backbone.checkpoint_path = None
+        run_cfg.trainer.enable_checkpointing = False
         for name in list((run_cfg.get("callbacks") or {}).keys()):  # callbacks of fit only (checkpoints, ...)
             target = str((run_cfg.callbacks[name] or {}).get("_target_", ""))
             if target.endswith(_FIT_ONLY_CALLBACKS):
@@ -102,7 +104,9 @@ def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
     log.info("evaluating %s with model=%s", info.describe(), info.model_name())
     datamodule, lit, trainer = build(cfg)
     check_state_dict_matches(info, lit)
-    trainer.test(lit, datamodule=datamodule, ckpt_path=str(info.path), weights_only=True, verbose=False)
+    # the weights only: testing needs none of the fit state (optimizer, loops, checkpoint callbacks)
+    lit.load_state_dict(torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"])
+    trainer.test(lit, datamodule=datamodule, verbose=False)
     metrics = dict(lit.last_test_metrics)
     report_test(cfg, trainer, datamodule, metrics, {"checkpoint": str(info.path)})
     print_locations(cfg, trainer, what="evaluation")
