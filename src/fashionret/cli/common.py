@@ -11,7 +11,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from fashionret.data.datamodule import IdentityRetrievalDataModule
-from fashionret.eval.chance import chance_topk
+from fashionret.eval.chance import chance_map, chance_topk
 from fashionret.utils.checkpoints import RunConfigInCheckpoint
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
@@ -56,12 +56,12 @@ def results_table(metrics: dict[str, float], chance: dict[str, float], title: st
 
 
 def chance_levels(datamodule, metrics: dict[str, float]) -> dict[str, float]:
-    """Top-k of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
+    """Top-k and mAP of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
     if not isinstance(datamodule, IdentityRetrievalDataModule):
         return {}
     ks = [int(k[3:]) for k in metrics if k.startswith("top") and k[3:].isdigit()]
     q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
-    return chance_topk(q.labels, g.labels, ks)
+    return {**chance_topk(q.labels, g.labels, ks), "mAP": chance_map(q.labels, g.labels)}
 
 
 def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[str, float], extra: dict) -> None:

@@ -3,9 +3,13 @@
 * ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>}``: the backbone's input normalisation
   (:func:`fashionret.models.backbones.pretrained_normalization`).
 * ``${cv2_interpolation:<name>}``: an interpolation name as the OpenCV flag albumentations' resize takes.
+* ``${cpu_workers:<n>}``: ``min(n, CPUs this process may use)``, the data configs' ``num_workers`` default
+  (no "4 workers on 2 cores" warning; ``data.num_workers=N`` still sets any number).
 """
 
 from __future__ import annotations
+
+import os
 
 from omegaconf import OmegaConf
 
@@ -16,7 +20,9 @@ def _timm_pretrained_cfg(name: str, key: str):
     values = pretrained_normalization(str(name))
     if key not in values:
         raise ValueError(f"timm_pretrained_cfg: key must be one of {sorted(values)}, got {key!r}")
-    return values[key]
+    value = values[key]
+    # a ListConfig, not a list: OmegaConf.resolve (and --cfg job --resolve) can put it in place of the node
+    return OmegaConf.create(value) if isinstance(value, list) else value
 
 
 def _cv2_interpolation(name: str) -> int:
@@ -25,7 +31,23 @@ def _cv2_interpolation(name: str) -> int:
     return cv2_interpolation(name)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _cpu_workers(at_most: int) -> int:
+    return max(0, min(int(at_most), available_cpus()))
+
+
 def register_resolvers() -> None:
-    for name, fn in (("timm_pretrained_cfg", _timm_pretrained_cfg), ("cv2_interpolation", _cv2_interpolation)):
+    for name, fn in (
+        ("timm_pretrained_cfg", _timm_pretrained_cfg),
+        ("cv2_interpolation", _cv2_interpolation),
+        ("cpu_workers", _cpu_workers),
+    ):
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn, use_cache=True)
+            OmegaConf.register_new_resolver(name, fn)
