@@ -4,6 +4,7 @@
   optional faiss backend.
 * :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather, de-duplication).
 * :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
+* :func:`topk_neighbours` — the ``k`` best gallery items per query, as the engine scores them (search).
 """
 
 from fashionret.eval.metric import RetrievalMetric
@@ -14,6 +15,7 @@ from fashionret.eval.ranking import (
     query_ranks,
     retrieval_metrics,
     summarize,
+    topk_neighbours,
 )
 
 __all__ = [
@@ -24,4 +26,5 @@ __all__ = [
     "query_ranks",
     "retrieval_metrics",
     "summarize",
+    "topk_neighbours",
 ]
