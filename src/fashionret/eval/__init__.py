@@ -4,8 +4,11 @@
   optional faiss backend.
 * :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather, de-duplication).
 * :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
+* :class:`AttributeMAP` / :class:`TripletAccuracy` — attribute-specific MAP and Zappos50k triplet prediction
+  (papers 002/003), on the same engine.
 """
 
+from fashionret.eval.attribute import AttributeMAP, TripletAccuracy
 from fashionret.eval.metric import RetrievalMetric
 from fashionret.eval.ranking import (
     DEFAULT_TOPK,
@@ -18,6 +21,8 @@ from fashionret.eval.ranking import (
 
 __all__ = [
     "DEFAULT_TOPK",
+    "AttributeMAP",
+    "TripletAccuracy",
     "QueryRanks",
     "RetrievalMetric",
     "default_chunk_size",
