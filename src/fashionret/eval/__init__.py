@@ -22,9 +22,9 @@ from fashionret.eval.ranking import (
 __all__ = [
     "DEFAULT_TOPK",
     "AttributeMAP",
-    "TripletAccuracy",
     "QueryRanks",
     "RetrievalMetric",
+    "TripletAccuracy",
     "default_chunk_size",
     "query_ranks",
     "retrieval_metrics",

@@ -172,10 +172,8 @@ class AttributeGuidedNetwork(nn.Module):
         self._check(x, attr)
         feats, logits = self.features(x)
         f = self.reduce(feats)
-        if self.asa is not None:
-            f = self.asa(f, attr)  # eq. 3
-        else:
-            f = f / (f.shape[2] * f.shape[3])  # uniform map: the sum below is an average
+        # eq. 3; without ASA a uniform map, so that the sum below is an average
+        f = self.asa(f, attr) if self.asa is not None else f / (f.shape[2] * f.shape[3])
         if self.sa is not None:
             f = f * self.sa(f)  # eq. 4
         v = f.sum(dim=(2, 3))
