@@ -36,17 +36,29 @@ class ASENetV2(nn.Module):
             ResNet-50).
         n_conditions: number of attributes.
         attention_dim: ``c'`` (512).
+        embedding_dim: ``None`` (the authors' V2: the embedding is the gated ``C3``-d feature itself); another
+            width adds a final linear projection to it (as the authors' V1 ``feature_fc``), e.g. for small smoke
+            runs.
     """
 
     similarity = "cosine"
 
-    def __init__(self, backbone: Backbone, n_conditions: int, attention_dim: int = 512, feature_index: int = 3):
+    def __init__(
+        self,
+        backbone: Backbone,
+        n_conditions: int,
+        attention_dim: int = 512,
+        feature_index: int = 3,
+        embedding_dim: int | None = None,
+    ):
         super().__init__()
         if n_conditions < 1:
             raise ValueError("n_conditions must be >= 1")
         self.backbone = backbone_with_taps(backbone, (feature_index,))
         c = self.backbone.channels[-1]
-        self.n_conditions, self.embedding_dim = n_conditions, c
+        self.n_conditions = n_conditions
+        self.embedding_dim = embedding_dim or c
+        self.project = nn.Linear(c, embedding_dim) if embedding_dim and embedding_dim != c else None
         self.attr_embedding = nn.Embedding(n_conditions, attention_dim)
         self.attr_spatial = nn.Linear(attention_dim, attention_dim)
         self.conv = nn.Conv2d(c, attention_dim, kernel_size=1)
@@ -76,7 +88,8 @@ class ASENetV2(nn.Module):
         v = (x * self._map(x, e).unsqueeze(1)).sum(dim=(2, 3))
         a = F.relu(self.attr_channel(e))
         gate = torch.sigmoid(self.fc2(F.relu(self.fc1(torch.cat([v, a], dim=1)))))
-        return F.normalize(v * gate, dim=1)
+        out = v * gate
+        return F.normalize(out if self.project is None else self.project(out), dim=1)
 
     @torch.no_grad()
     def attention_maps(self, x: Tensor, attr: Tensor) -> Tensor:
