@@ -45,6 +45,6 @@ def check_task(cfg: DictConfig, config_dir: str | Path, model_choice: str | None
     name = model_choice or str(OmegaConf.select(cfg, "model._target_", default="?"))
     kind = {"identity": "identity retrieval", "attribute": "attribute-specific retrieval"}
     raise ValueError(
-        f"model={name} is a {kind[have]} model but data={family} is a {kind[want]} dataset: "
+        f"model={name} serves {kind[have]}, but data={family} is a dataset for {kind[want]}: "
         f"choose model={' | '.join(fits)} for it."
     )
