@@ -29,7 +29,7 @@ CASES = {
     "paper002_table4": (["CSN [26]", "ASENet_V2 [27]", "Ours"], ["AttnFashion [28]"], 3, 0),
     "paper002_table5": (["Ours"], [], 4, 4),
     "paper002_table6": (["Ours"], [], 4, 4),
-    "paper002_table7": (["Our AGA"], [], 5, 4),
+    "paper002_table7": (["Our AGA"], [], 5, 4),  # no ASA map without ASA
     "paper002_table8": (["Our AGA"], [], 5, 4),
     "paper002_table9": (["ASENet_V2 [27]", "Ours (only AGA)"], ["AttnFashion [28]"], 2, 2),
     "paper002_table10": (["ASENet_V2 [27]", "Our AGA"], ["AttnFashion [28]"], 2, 2),

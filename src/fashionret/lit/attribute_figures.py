@@ -3,7 +3,7 @@
 * a per-attribute top-k grid (paper 002 Fig. 5: one query per attribute, its top-10 among that attribute's
   candidates, same value framed green);
 * the ASA attention map of each of those queries for its attribute (paper 002 Fig. 7), when the model has
-  ``attention_maps`` (AG-MAN, AG-MLAN, ASENet_V2; CSN has none).
+  ``attention_maps`` (AG-MAN / AG-MLAN with ASA, ASENet_V2; CSN has none).
 """
 
 from __future__ import annotations
@@ -71,15 +71,16 @@ def render_attribute_figures(
     written = [out / f"retrieval_grid_{stage}.png"]
     grid.save(written[0])
     images = {f"{stage}/retrieval_grid": (grid, f"query + attribute -> top-{topk}; green: same value")}
-    if attention and callable(getattr(pl_module.model, "attention_maps", None)):
+    model = pl_module.model
+    if attention and callable(getattr(model, "attention_maps", None)) and getattr(model, "has_attention_maps", True):
         inputs = torch.stack([query_ds[i]["image"] for i in q_rows])
-        maps = attention_heatmaps(pl_module.model, inputs, torch.as_tensor(q_attrs))
+        maps = attention_heatmaps(model, inputs, torch.as_tensor(q_attrs))
         panel = gradcam_panel(queries, maps, captions=[e["attribute"] for e in index])
         written.append(out / f"attention_{stage}.png")
         panel.save(written[-1])
         np.save(out / f"attention_{stage}.npy", maps)
         images[f"{stage}/attention"] = (panel, "attribute-guided spatial attention (ASA) of each query")
     elif attention:
-        log.info("RetrievalFigures: %s has no attention maps; grid only", type(pl_module.model).__name__)
+        log.info("RetrievalFigures: %s has no attention maps (no ASA); grid only", type(model).__name__)
     (out / f"figures_{stage}.json").write_text(json.dumps(index, indent=2))
     return written, images

@@ -158,6 +158,11 @@ class AttributeGuidedNetwork(nn.Module):
         }
 
     @property
+    def has_attention_maps(self) -> bool:
+        """Whether :meth:`attention_maps` has a map to give (ASA on)."""
+        return self.asa is not None
+
+    @property
     def backbone(self) -> Backbone:
         return self.features.backbone
 
