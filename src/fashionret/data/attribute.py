@@ -101,7 +101,13 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
                 f"{len(self.attribute_names)} attributes {self.attribute_names} "
                 f"(from {table.meta.get('meta_source', 'its files')})"
             )
-        log.info("%s: %s", self.family, ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items()))
+        sizes = {k: len(v.images.table) if k == "train" else len(v) for k, v in self.datasets.items()}  # train: images
+        log.info(
+            "%s: %s; %s training triplets per epoch",
+            self.family,
+            ", ".join(f"{k}={n}" for k, n in sizes.items()),
+            "all" if self.triplets_per_epoch is None else self.triplets_per_epoch,
+        )
 
     # ------------------------------------------------------------------------------------------------------
     def _setup_attribute(self, table: SampleTable) -> None:
