@@ -9,8 +9,8 @@ import warnings
 import hydra
 from omegaconf import DictConfig
 
-from fashionret.cli import CONFIG_DIR
-from fashionret.cli.common import build, report_test
+from fashionret.cli import CONFIG_PATH
+from fashionret.cli.common import build, print_locations, report_test
 from fashionret.lit.checkpointing import check_checkpoint_dirs
 from fashionret.utils.jobs import job_overrides, run_job
 from fashionret.utils.resume import prepare_resume
@@ -51,6 +51,7 @@ def train(cfg: DictConfig) -> dict:
                 "skipped_annotation_rows": skipped_rows(datamodule),
             },
         )
+    print_locations(cfg, trainer, what="run")
     return metrics
 
 
@@ -60,7 +61,7 @@ def skipped_rows(datamodule) -> dict[str, int]:
     return dict(table.meta.get("skipped", {})) if table is not None else {}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_job(train, cfg)
     key = cfg.get("optimized_metric")

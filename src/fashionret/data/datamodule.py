@@ -6,16 +6,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
+from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datasets import RetrievalImageDataset
-from fashionret.data.parsers import TASKS, load_table
+from fashionret.data.parsers import TASKS
 from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
-from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import compose
 
@@ -83,7 +81,7 @@ def top_k_attributes(train: SampleTable, k: int | None) -> np.ndarray | None:
     return order if k is None else order[:k]
 
 
-class IdentityRetrievalDataModule(L.LightningDataModule):
+class IdentityRetrievalDataModule(RetrievalDataModuleBase):
     """Train on C x N identity batches; evaluate query vs gallery ranking.
 
     Args:
@@ -171,16 +169,10 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.datasets: dict[str, RetrievalImageDataset] = {}
 
     # -------------------------------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        if self.synthetic is not None:
-            ensure_synthetic(self.synthetic["format"], self.root, **dict(self.synthetic.get("params", {})))
-
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        if self.synthetic is not None and not self.root.exists():
-            self.prepare_data()  # setup without a Trainer (scripts, tests)
-        table = load_table(self.family, self.root, self.cache_dir, self.on_bad_sample, self.parser_options)
+        table = self.load_sample_table()
         if self.categories:
             unknown = sorted(set(self.categories) - set(table.category.tolist()))
             if unknown:
@@ -285,31 +277,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         )
 
     # -------------------------------------------------------------------------------------------------------
-    def _loader_kwargs(self) -> dict:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
-            "persistent_workers": self.num_workers > 0,
-        }
-
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets["train"]
         sampler = IdentityBatchSampler(ds.labels.numpy(), self.C, self.N, seed=self.seed)
         return DataLoader(ds, batch_sampler=sampler, **self._loader_kwargs())
-
-    def _eval_loaders(self, stage: str) -> Sequence[DataLoader]:
-        loaders = []
-        for role in ("query", "gallery"):
-            ds = self.datasets[f"{stage}_{role}"]
-            sampler = None
-            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-                # pads with repeated samples to equal length; the metric drops them by index
-                sampler = DistributedSampler(ds, shuffle=False, drop_last=False)
-            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, **self._loader_kwargs()))
-        return loaders
-
-    def val_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("val")
-
-    def test_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("test")
