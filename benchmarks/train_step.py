@@ -10,6 +10,7 @@ Measured, in images per second (``--steps`` steps after ``--warmup`` steps; the 
 
 * ``lightning fit``: ``Trainer.fit`` with the run's callbacks and a CSV logger (no validation, no checkpoint
   files), timed from the start of the first measured batch to the end of the last one;
+* ``lightning fit, bare``: the same without callbacks and logger (what they cost);
 * ``plain loop``: the same model, loss, optimizer and DataLoader in a hand-written loop
   (``zero_grad``/forward/loss/backward/step);
 * ``data only (w workers)``: iterating the training DataLoader (decode + crop + augment + collate), no model;
@@ -27,6 +28,7 @@ Example (CPU, a couple of minutes on 2 cores)::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -117,10 +119,11 @@ def batches(dm, n: int):
                 return
 
 
-def lightning_fit(cfg, args, out: Path) -> float:
+def lightning_fit(cfg, args, out: Path, bare: bool = False) -> float:
+    """``bare``: no callbacks and no logger (what the run's callbacks and logging cost)."""
     dm, lit = build(cfg, args)
     timer = StepTimer(args.warmup)
-    callbacks = [c for c in instantiate_callbacks(cfg.callbacks) if not isinstance(c, Checkpoint)]
+    callbacks = [] if bare else [c for c in instantiate_callbacks(cfg.callbacks) if not isinstance(c, Checkpoint)]
     trainer = L.Trainer(
         accelerator="gpu" if args.device == "cuda" else "cpu",
         devices=1,
@@ -131,7 +134,7 @@ def lightning_fit(cfg, args, out: Path) -> float:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        logger=CSVLogger(out, name="bench"),
+        logger=False if bare else CSVLogger(out, name="bench"),
         log_every_n_steps=cfg.trainer.log_every_n_steps,
         callbacks=[*callbacks, timer],
         use_distributed_sampler=False,
@@ -209,6 +212,10 @@ def model_only(cfg, args) -> float:
     return len(y) * args.steps / (time.perf_counter() - t0)
 
 
+def _fmt(values: list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
 def best_of(fn, repeats: int) -> float:
     return max(fn() for _ in range(repeats))
 
@@ -239,10 +246,17 @@ def main(argv: list[str] | None = None) -> None:
         cfg = compose_cfg(args, root, tmp / "out")
         c, n = (int(v) for v in args.batch.split("x"))
         rows: list[tuple[str, float]] = []
-        lit_ips = best_of(lambda: lightning_fit(cfg, args, tmp / "out"), args.repeats)
-        plain_ips = best_of(lambda: plain_loop(cfg, args), args.repeats)
+        load = os.getloadavg()[0]
+        # interleaved (fit, loop, fit, loop, ...): a change in the machine's load hits both alike
+        lit_runs, bare_runs, plain_runs = [], [], []
+        for _ in range(args.repeats):
+            lit_runs.append(lightning_fit(cfg, args, tmp / "out"))
+            plain_runs.append(plain_loop(cfg, args))
+            bare_runs.append(lightning_fit(cfg, args, tmp / "out", bare=True))
+        lit_ips, plain_ips = max(lit_runs), max(plain_runs)
         rows += [
-            (f"lightning fit ({args.workers} workers)", lit_ips),
+            (f"lightning fit ({args.workers} workers; the run's callbacks, CSV logger)", lit_ips),
+            (f"lightning fit, bare ({args.workers} workers; no callbacks, no logger)", max(bare_runs)),
             (f"plain loop ({args.workers} workers)", plain_ips),
         ]
         data = {}
@@ -257,13 +271,14 @@ def main(argv: list[str] | None = None) -> None:
         f"\n{args.backbone}, {args.image_size}x{args.image_size}, batch {c}x{n}={c * n}, {args.device} "
         f"({threads} threads), {args.precision}{', channels_last' if args.channels_last else ''}"
         f"{', torch.compile' if args.compile else ''}; {args.steps} steps after {args.warmup} warm-up, "
-        f"best of {args.repeats}\n"
+        f"best of {args.repeats}; 1-min load average at start {load:.1f}\n"
     )
     print("| measurement | images/s |\n|---|---:|")
     for name, ips in rows:
         print(f"| {name} | {ips:.1f} |")
     ratio_dm = data.get(args.workers, statistics.fmean(data.values())) / model_ips
-    print(f"\nLightning / plain: {lit_ips / plain_ips:.3f}")
+    runs = f"fit {_fmt(lit_runs)}, bare {_fmt(bare_runs)}, loop {_fmt(plain_runs)}"
+    print(f"\nLightning / plain: {lit_ips / plain_ips:.3f} (runs: {runs})")
     print(f"data only ({args.workers} workers) / model only: {ratio_dm:.2f}")
 
 
