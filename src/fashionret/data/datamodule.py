@@ -12,6 +12,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
 from fashionret.data.datasets import RetrievalImageDataset
+from fashionret.data.landmarks import deepfashion_slots
 from fashionret.data.parsers import TASKS, load_table
 from fashionret.data.samplers import IdentityBatchSampler
 from fashionret.data.synth import ensure_synthetic
@@ -107,6 +108,9 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
             ``category_id``, ``occlusion``, ...).
+        landmark_slots: ``deepfashion``: landmarks go to the 8 fixed DeepFashion slots (L/R collar, sleeve,
+            waistline, hem) whatever the clothes type, so each heatmap is one body part (AHBN, see
+            :mod:`fashionret.data.landmarks`); ``null`` keeps them as listed.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         train_exclude: dict | None = None,
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
+        landmark_slots: str | None = None,
     ):
         super().__init__()
         if TASKS.get(family, "identity") != "identity":
@@ -150,6 +155,9 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.categories = list(categories) if categories else None
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
+        if landmark_slots not in (None, "deepfashion"):
+            raise ValueError(f"data.landmark_slots must be null or 'deepfashion', got {landmark_slots!r}")
+        self.landmark_slots = landmark_slots
         kp = "landmarks" in self.aux_labels
         self.train_transform = compose(transforms.get("train"), seed, keypoints=kp)
         self.eval_transform = compose(transforms.get("eval"), seed, keypoints=kp)
@@ -177,6 +185,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                     f"(it has {sorted(set(table.category.tolist()))})"
                 )
             table = table.subset(np.isin(table.category, self.categories))
+        if self.landmark_slots == "deepfashion" and "landmarks" in table.columns and "clothes_type" in table.columns:
+            table.columns["landmarks"] = deepfashion_slots(table.columns["landmarks"], table.columns["clothes_type"])
         self.table = table
         self.group_names = sorted(set(table.category.tolist()))
         identities = sorted(set(table.identity.tolist()))
