@@ -10,12 +10,15 @@ from omegaconf import DictConfig
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.cli.common import build, report_test
+from fashionret.cli.stages import run_stages
 from fashionret.utils.jobs import run_job
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
+    if cfg.get("stages"):  # config-driven stages (AHBN's two-stage schedule): one fit per stage
+        return run_stages(cfg, train)
     start = time.perf_counter()
     datamodule, lit, trainer = build(cfg)
     if cfg.get("train", True):

@@ -1,6 +1,12 @@
 """Losses: distances and metric-learning losses as separate small pieces."""
 
+from fashionret.losses.ahbn import AHBNLoss, AttributeBCELoss, LandmarkHeatmapLoss
 from fashionret.losses.distances import pairwise_cosine_distance, pairwise_euclidean
 from fashionret.losses.triplet import BatchAllTripletLoss
 
-__all__ = ["BatchAllTripletLoss", "pairwise_cosine_distance", "pairwise_euclidean"]
+__all__ = [
+    "AHBNLoss",
+    "AttributeBCELoss",
+    "BatchAllTripletLoss",
+    "LandmarkHeatmapLoss",
+    "pairwise_cosine_distance", "pairwise_euclidean"]

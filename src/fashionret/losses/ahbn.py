@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fashionret.data.landmarks import gaussian_heatmaps
+
 
 class AttributeBCELoss(nn.Module):
     """Eq. 1: the mean over attributes of the binary cross-entropy of each attribute's score.
@@ -45,3 +47,57 @@ class LandmarkHeatmapLoss(nn.Module):
             dist = (pred.float() - targets).flatten(2).norm(dim=2)  # [B, K]
             total = total + (v * dist).sum(dim=1).mean()
         return total
+
+
+class AHBNLoss(nn.Module):
+    """The training objective of AHBN: ``id * L_ce (eq. 12) + attribute * L_attribute (eq. 1) + landmark *
+    L_landmark (eq. 2)``. The paper sums the three with weight 1 in the joint stage and pre-trains the branches
+    with eq. 1 and eq. 2 alone (``id: 0``): the stages of ``conf/experiment/paper001.yaml`` set these weights.
+
+    ``forward`` takes tensors only (the LightningModule unpacks the model's outputs) and returns the total and
+    its weighted parts. A term whose weight is 0 is not computed (its labels need not exist: Street2Shop has no
+    attributes or landmarks).
+    """
+
+    def __init__(self, id: float = 1.0, attribute: float = 1.0, landmark: float = 1.0, heatmap_sigma: float = 1.0):
+        super().__init__()
+        self.weights = {"id": float(id), "attribute": float(attribute), "landmark": float(landmark)}
+        self.heatmap_sigma = heatmap_sigma
+        self.attribute_loss, self.landmark_loss = AttributeBCELoss(), LandmarkHeatmapLoss()
+        self.last_stats: dict[str, float] = {}
+
+    def forward(
+        self,
+        id_logits: torch.Tensor | None,
+        id_targets: torch.Tensor | None,
+        attribute_logits: torch.Tensor | None = None,
+        attributes: torch.Tensor | None = None,
+        heatmaps: list[torch.Tensor] | None = None,
+        landmarks: torch.Tensor | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        parts: dict[str, torch.Tensor] = {}
+        if self.weights["id"]:
+            if id_logits is None:
+                raise ValueError("loss.id > 0 needs the ID classifier's logits")
+            parts["id"] = F.cross_entropy(id_logits.float(), id_targets)
+        if self.weights["attribute"]:
+            if attribute_logits is None or attributes is None:
+                raise ValueError(
+                    "loss.attribute > 0 needs an attribute branch (model.branches) and attribute labels "
+                    "(data.aux_labels: [attributes])"
+                )
+            parts["attribute"] = self.attribute_loss(attribute_logits, attributes)
+        if self.weights["landmark"]:
+            if not heatmaps or landmarks is None or image_size is None:
+                raise ValueError(
+                    "loss.landmark > 0 needs a landmark branch (model.branches) and landmark labels "
+                    "(data.aux_labels: [landmarks])"
+                )
+            # landmarks are in pixels of the image the model saw; the heatmap grid follows the hourglass input
+            targets, visible = gaussian_heatmaps(landmarks, image_size, heatmaps[-1].shape[-2:], self.heatmap_sigma)
+            parts["landmark"] = self.landmark_loss(heatmaps, targets, visible)
+        if not parts:
+            raise ValueError("every AHBN loss weight is 0: nothing to train")
+        self.last_stats = {f"{k}_loss": float(v.detach()) for k, v in parts.items()}
+        return sum(self.weights[k] * v for k, v in parts.items())

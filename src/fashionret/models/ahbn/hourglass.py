@@ -47,7 +47,7 @@ class Hourglass(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up1 = self.up1(x)
-        low = self.low3(self.low2(self.low1(F.max_pool2d(x, 2))))
+        low = self.low3(self.low2(self.low1(F.max_pool2d(x, 2, ceil_mode=True))))  # any size: 13 -> 7 -> 4
         return up1 + F.interpolate(low, size=up1.shape[-2:], mode="nearest")
 
 

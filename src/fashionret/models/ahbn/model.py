@@ -1,22 +1,23 @@
 """AHBN: Attentional Heterogeneous Bilinear Network (Su et al., paper 001, Fig. 2, Algorithm 1).
 
 Two branches look at the same image: an attribute branch (a timm backbone, Inception-ResNet-v2 in the paper:
-``V^a`` = 1536 x 8 x 8 at 299x299) with a multi-label attribute head (eq. 1), and a landmark branch (a stacked
-hourglass: ``V^l`` = 256 x 64 x 64, or its 8 heatmaps for "8LM", eq. 2). Their maps are re-weighted per channel
+``V^a`` = 1536 x 8 x 8 at 299x299) whose pooled features feed a multi-label attribute classifier (eq. 1), and
+a landmark branch (a stacked hourglass: ``V^l`` = 256 x 64 x 64, or its 8 heatmaps for "8LM", eq. 2). Their maps are re-weighted per channel
 (co-attention eq. 3-8, or separate SE-style attention, or none), re-sampled to ``grid x grid`` and fused at each
 location (compact bilinear pooling eq. 9-11, or full bilinear / concatenation / product / sum), averaged over
 locations, then signed square root, L2 normalisation and a fully connected layer give the 2048-d image
-representation (ranked by Euclidean distance; an ID classifier on top trains it, eq. 12 — that classifier is
-the LightningModule's, because its size is the training set's number of items).
+representation (ranked by Euclidean distance; an ID classifier on top trains it, eq. 12). The two classifiers
+(attributes, items) belong to the LightningModule (:class:`~fashionret.lit.ahbn.AHBNModule`): their sizes are
+the training set's (top-K attributes, number of items), and models never know which dataset feeds them.
 
 Every row of Table I is a setting of this one module (``conf/experiment/paper001_*.yaml``):
 
 ==================================  =====================================================================
 row                                 settings
 ==================================  =====================================================================
-Single-Branch (+ Res50)             ``branches=attribute``, ``num_attributes=0`` (backbone resnet50)
-Single-Branch + Spatial Atten.      ``branches=attribute``, ``attention=spatial``, ``num_attributes=0``
-Single-Branch + ATTR                ``branches=attribute``
+Single-Branch (+ Res50)             ``branches=attribute``, no attribute loss (backbone resnet50)
+Single-Branch + Spatial Atten.      ``branches=attribute``, ``attention=spatial``, no attribute loss
+Single-Branch + ATTR                ``branches=attribute`` with the attribute loss
 Single-Branch + LM                  ``branches=landmark``
 Two-Branch w. 8LM / 256LM           ``landmark_input=heatmaps / features``, ``attention=none``
 ... + BP / Cat / Mul / Sum          ``fusion=bilinear / cat / mul / sum``
@@ -25,8 +26,8 @@ AHBN (+ 4x4, 16x16, Res50, Softmax) ``attention=co`` (``grid=4/16``, backbone re
 ==================================  =====================================================================
 
 Choices where the paper is silent (also in the component docstrings): the landmark branch sees the image resized
-to ``landmark_input_size`` (256, the size it was pre-trained at, §IV-C) so ``V^l`` is 64 x 64 while the
-attribute branch sees the full 299x299 image; re-sampling to the grid is adaptive average pooling when a map is
+by 256/299 (256x256, the size it was pre-trained at, §IV-C) so ``V^l`` is 64 x 64 while the attribute branch
+sees the full 299x299 image; re-sampling to the grid is adaptive average pooling when a map is
 larger and bilinear up-sampling when smaller (the paper's 16x16 rule); single-branch rows use the same
 pool / signed sqrt / L2 / FC head on their one branch so that only the ablated part differs; the spatial
 attention of "Single-Branch + Spatial Atten." is CBAM's (Woo et al.) spatial map on ``V^a``.
@@ -56,7 +57,7 @@ class AHBNOutput:
     """Everything one forward pass produces; the losses read what they need."""
 
     embedding: torch.Tensor  # [B, embedding_dim]
-    attribute_logits: torch.Tensor | None  # [B, num_attributes]
+    attribute_features: torch.Tensor | None  # [B, C^a]: V^a average-pooled, the attribute classifier's input
     heatmaps: list[torch.Tensor]  # one [B, K, h, w] per hourglass stack (empty without a landmark branch)
     landmark_input_size: tuple[int, int] | None  # (H, W) of the image the hourglass saw
 
@@ -84,11 +85,12 @@ class AHBN(nn.Module):
         backbone: the attribute branch (a :class:`~fashionret.models.Backbone`, last stage); ``None`` for the
             landmark-only row.
         branches: ``both`` (two-branch rows), ``attribute`` or ``landmark`` (single-branch rows).
-        num_attributes: attribute head outputs (top-K attributes: 51 C2S, 40 In-Shop); 0 = no head.
         num_landmarks: heatmaps of the landmark branch (8 for DeepFashion).
         conv_channels: the hourglass width (256 in the paper).
         num_stacks, hourglass_depth: hourglass blocks (4) and levels per block (4, Newell et al.).
-        landmark_input_size: side the image is resized to for the hourglass (256); ``None`` = as given.
+        landmark_input_size, attribute_input_size: the two input sizes of §IV-C (256 for the hourglass, 299
+            for the attribute branch): the hourglass sees the image resized by ``256 / 299`` (exactly 256x256 at
+            299x299; at other image sizes both scale together). ``landmark_input_size=None``: as given.
         landmark_input: ``features`` (256LM: the last 256-channel map) or ``heatmaps`` (8LM).
         attention: ``co`` (eq. 3-8), ``separate`` (SE per branch), ``none``, or ``spatial`` (single branch).
         attention_gate: ``sigmoid`` (eq. 5-6) or ``softmax`` (Table I "+ Softmax").
@@ -103,12 +105,12 @@ class AHBN(nn.Module):
         self,
         backbone: Backbone | None = None,
         branches: str = "both",
-        num_attributes: int = 51,
         num_landmarks: int = 8,
         conv_channels: int = 256,
         num_stacks: int = 4,
         hourglass_depth: int = 4,
         landmark_input_size: int | None = 256,
+        attribute_input_size: int = 299,
         landmark_input: str = "features",
         attention: str = "co",
         attention_gate: str = "sigmoid",
@@ -131,17 +133,15 @@ class AHBN(nn.Module):
             raise ValueError(f"model.attention={attention} needs two branches (model.branches=both)")
         self.branches, self.attention_kind, self.grid = branches, attention, grid
         self.landmark_input, self.landmark_input_size = landmark_input, landmark_input_size
+        self.attribute_input_size = attribute_input_size
 
         self.backbone = None
-        self.attribute_head = None
         ca = 0
         if branches in ("both", "attribute"):
             if backbone is None:
                 raise ValueError(f"model.branches={branches} needs an attribute backbone (model.backbone)")
             self.backbone = backbone
             ca = backbone.channels[-1]
-            if num_attributes > 0:
-                self.attribute_head = nn.Linear(ca, num_attributes)
         self.hourglass = None
         cl = 0
         if branches in ("both", "landmark"):
@@ -158,7 +158,8 @@ class AHBN(nn.Module):
         pooled = self.fusion.out_dim if self.fusion is not None else (ca or cl)
         self.embed = nn.Linear(pooled, embedding_dim)
         self.channels_a, self.channels_l, self.pooled_dim = ca, cl, pooled
-        self.embedding_dim, self.num_attributes = embedding_dim, num_attributes if self.attribute_head else 0
+        self.embedding_dim = embedding_dim
+        self.feature_sizes = {"pooled": pooled, "embedding": embedding_dim}  # model_info.json
 
     # -------------------------------------------------------------------------------------------------------
     def branch_maps(self, images: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, list, tuple]:
@@ -167,9 +168,10 @@ class AHBN(nn.Module):
         vl, heatmaps, size = None, [], None
         if self.hourglass is not None:
             x = images
-            if self.landmark_input_size and tuple(x.shape[-2:]) != (self.landmark_input_size,) * 2:
-                s = self.landmark_input_size
-                x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+            if self.landmark_input_size and self.landmark_input_size != self.attribute_input_size:
+                r = self.landmark_input_size / self.attribute_input_size
+                size = (round(x.shape[-2] * r), round(x.shape[-1] * r))
+                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
             size = tuple(x.shape[-2:])
             feats, heatmaps = self.hourglass(x)
             vl = heatmaps[-1] if self.landmark_input == "heatmaps" else feats
@@ -189,13 +191,13 @@ class AHBN(nn.Module):
     def outputs(self, images: torch.Tensor) -> AHBNOutput:
         va, vl, heatmaps, size = self.branch_maps(images)
         embedding = self.embed(signed_sqrt_l2(self.pooled(va, vl).float()))
-        logits = self.attribute_head(va.mean(dim=(2, 3))) if self.attribute_head is not None else None
-        return AHBNOutput(embedding, logits, heatmaps, size)
+        attr = va.mean(dim=(2, 3)) if va is not None else None
+        return AHBNOutput(embedding, attr, heatmaps, size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.outputs(images).embedding
 
-    def feature_sizes(self, image_size: tuple[int, int]) -> dict[str, list[int]]:
+    def feature_shapes(self, image_size: tuple[int, int]) -> dict[str, list[int]]:
         """Shapes of ``V^a``, ``V^l`` and the embedding for one image of ``image_size`` (no grad)."""
         p = next(self.parameters())
         with torch.no_grad():
