@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_overrides
+from tests.test_multirun_default import the_sweep_dir
 
 BIN = Path(sys.executable).parent
 
@@ -73,7 +74,6 @@ def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):
 
 
 def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, inshop_root):
-    sweep = tmp_path / "sweep"
     args = tiny_overrides(inshop_root, "trainer.max_epochs=1", "trainer.limit_train_batches=1")
     args = [a for a in args if not a.startswith(("logger=", "data.classes_per_batch="))]
     out = run(
@@ -84,11 +84,11 @@ def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, in
             "logger=wandb",
             "on_job_failure=record",
             "data.classes_per_batch=2,1",
-            f"hydra.sweep.dir={sweep}",
         ],  # C=1 is invalid: job 1 fails
         tmp_path,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    sweep = the_sweep_dir(tmp_path / "logs", "train")
     ok, failed = json.loads((sweep / "0/results.json").read_text()), json.loads((sweep / "1/results.json").read_text())
     assert ok["status"] == "ok" and "top1" in ok["test"]
     assert failed["status"] == "failed" and "classes_per_batch must be >= 2" in failed["error"]
@@ -102,7 +102,6 @@ def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, in
 @pytest.mark.slow
 def test_ddp_multirun_one_output_dir_per_job(tmp_path, inshop_root):
     """trainer=ddp_cpu (2 gloo processes) inside a 2-job multirun: no extra sweeps, no stray directories."""
-    sweep = tmp_path / "sweep"
     args = tiny_overrides(inshop_root, "trainer.max_epochs=1", "trainer.limit_train_batches=1")
     out = run(
         [
@@ -111,16 +110,14 @@ def test_ddp_multirun_one_output_dir_per_job(tmp_path, inshop_root):
             *args,
             "trainer=ddp_cpu",
             "model.embedding_dim=8,12",
-            f"hydra.sweep.dir={sweep}",
-            "hydra.run.dir=" + str(tmp_path / "must_not_be_used"),
         ],
         tmp_path,
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    sweep = the_sweep_dir(tmp_path / "logs", "train")
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
-    assert not (tmp_path / "must_not_be_used").exists()
-    assert not (tmp_path / "logs").exists()
+    assert sorted(p.name for p in (tmp_path / "logs" / "train").iterdir()) == ["multiruns"]  # no single-run dirs
     for job, dim in (("0", 8), ("1", 12)):
         res = json.loads((sweep / job / "results.json").read_text())
         assert res["status"] == "ok"

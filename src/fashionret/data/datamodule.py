@@ -93,7 +93,13 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
             synthetic writer first (reused when already there) — the demo and the fixtures.
         classes_per_batch, images_per_class: C and N of paper 000 §III-D (batch = C x N).
         val_source: ``official`` uses the family's val split (or its query/gallery when it has no val);
-            ``holdout`` holds out ``val_fraction`` of the training identities (seeded) for validation.
+            ``holdout`` holds out ``val_fraction`` of the training identities (seeded) for validation, and at
+            least ``val_min_identities``.
+        val_min_identities: the fewest gallery identities a validation ranking may have. Checkpoints are
+            selected on it, and a ranking over one gallery identity scores 1.0 every epoch (so "best" would stay
+            epoch 0). Not from the papers: 5 makes top-1 by chance at most 0.2. A held-out split is widened to
+            it; an official split (or a held-out one that would leave too few training identities for a C x N
+            batch) below it is refused in one sentence.
         crop_to_bbox: crop every image to its annotated box (``bbox_margin`` widens it).
         transforms: ``{"train": [...], "eval": [...]}`` albumentations transforms, instantiated by Hydra.
         on_bad_sample: ``error`` or ``skip`` (counted and logged) for malformed annotation rows; with
@@ -125,6 +131,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         num_workers: int = 0,
         val_source: str = "official",
         val_fraction: float = 0.1,
+        val_min_identities: int = 5,
         crop_to_bbox: bool = True,
         bbox_margin: float = 0.0,
         on_bad_sample: str = "error",
@@ -148,7 +155,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.family, self.root, self.synthetic = family, Path(root), synthetic
         self.C, self.N = classes_per_batch, images_per_class
         self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
-        self.val_source, self.val_fraction = val_source, val_fraction
+        self.val_source, self.val_fraction, self.val_min_identities = val_source, val_fraction, val_min_identities
         self.crop, self.bbox_margin = crop_to_bbox, bbox_margin
         self.on_bad_sample, self.cache_dir, self.seed = on_bad_sample, cache_dir, seed
         self.parser_options = dict(parser_options or {})
@@ -197,7 +204,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         if self.val_source == "holdout":
             ids = np.array(sorted(set(train.identity.tolist())), dtype=object)
             rng = np.random.default_rng(self.seed)
-            n_val = max(1, round(len(ids) * self.val_fraction))
+            n_val = self._holdout_size(len(ids))
             held = set(rng.choice(ids, size=n_val, replace=False).tolist())
             in_val = np.array([i in held for i in train.identity], dtype=bool)
             val = train.subset(in_val)
@@ -225,6 +232,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                     f"{self.family} at {self.root}: the {stage_name} split has {len(q)} query and {len(g)} gallery "
                     "images; both must be non-empty"
                 )
+            if stage_name == "val":
+                self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
         log.info(
@@ -232,6 +241,29 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
             self.family,
             ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items()),
         )
+
+    def _holdout_size(self, n_train_ids: int) -> int:
+        """Identities held out for validation: ``val_fraction`` of them, at least ``val_min_identities``."""
+        n_val = max(round(n_train_ids * self.val_fraction), self.val_min_identities, 1)
+        if n_train_ids - n_val < self.C:
+            raise ValueError(
+                f"{self.family} at {self.root}: holding out {n_val} of its {n_train_ids} training identities for "
+                f"validation (data.val_fraction={self.val_fraction}, data.val_min_identities="
+                f"{self.val_min_identities}) leaves {n_train_ids - n_val}, fewer than the {self.C} a training batch "
+                "needs (data.classes_per_batch); use more data, data.val_source=official or smaller values"
+            )
+        return n_val
+
+    def _check_val_rankable(self, q: SampleTable, g: SampleTable) -> None:
+        """Refuse a validation split whose gallery has fewer than ``val_min_identities`` identities."""
+        n_ids = len(set(g.identity.tolist()))
+        if n_ids < self.val_min_identities:
+            raise ValueError(
+                f"{self.family} at {self.root}: the validation split (data.val_source={self.val_source}) has "
+                f"{len(q)} queries vs {len(g)} gallery images of {n_ids} identities, too few to rank for "
+                f"checkpoint selection (data.val_min_identities={self.val_min_identities}); use "
+                "data.val_source=holdout with a larger data.val_fraction, or lower data.val_min_identities"
+            )
 
     def _aux(self, t: SampleTable) -> dict[str, np.ndarray]:
         aux: dict[str, np.ndarray] = {}

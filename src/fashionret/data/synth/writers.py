@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fashionret.data.synth.families import (
@@ -141,8 +141,13 @@ def synthesize(format: str, out: Path | str, **params) -> Path:
 
 
 def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
-    """Reuse ``out`` if it holds exactly this synthetic dataset, else (re)generate it."""
+    """Reuse ``out`` if it holds exactly this synthetic dataset, else (re)generate it.
+
+    ``params`` may hold config containers (a Hydra list such as ``triplets_per_condition``): they are turned
+    into plain JSON values first.
+    """
     out = Path(out)
+    params = json.loads(json.dumps(params, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
     want = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
     man = out / MANIFEST
     if man.is_file():
