@@ -100,6 +100,6 @@ def run_stages(cfg: DictConfig, train_one: Callable[[DictConfig], dict]) -> dict
     res = run_dir / "results.json"
     if res.is_file():
         payload = json.loads(res.read_text())
-        payload["stages"] = {n: str(Path(c.paths.output_dir)) for n, c in configs}
+        payload["stages"] = [{"name": n, "dir": str(c.paths.output_dir)} for n, c in configs]  # in order
         res.write_text(json.dumps(payload, indent=2, sort_keys=True))
     return metrics
