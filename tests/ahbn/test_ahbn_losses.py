@@ -23,9 +23,9 @@ def test_heatmap_loss_is_eq2_and_ignores_invisible_landmarks():
     target = torch.rand(2, 3, 8, 8)
     visible = torch.tensor([[1, 0, 1], [0, 0, 1]], dtype=torch.bool)
     loss = LandmarkHeatmapLoss()(pred, target, visible)
-    want = sum(
-        (pred[b, m] - target[b, m]).norm() for b in range(2) for m in range(3) if visible[b, m]
-    ) / 2  # sum over landmarks, mean over the batch
+    want = (
+        sum((pred[b, m] - target[b, m]).norm() for b in range(2) for m in range(3) if visible[b, m]) / 2
+    )  # sum over landmarks, mean over the batch
     assert torch.allclose(loss, want)
     loss.backward()
     assert (pred.grad[~visible] == 0).all() and (pred.grad[visible].abs().sum((1, 2)) > 0).all()

@@ -99,7 +99,7 @@ def gaussian_heatmaps(
 
 def heatmap_peaks(heatmaps: torch.Tensor) -> torch.Tensor:
     """``[B, K, 2]`` (x, y) heatmap-grid coordinates of each heatmap's maximum."""
-    b, k, h, w = heatmaps.shape
+    w = heatmaps.shape[-1]
     idx = heatmaps.flatten(2).argmax(dim=2)
     return torch.stack([(idx % w).float(), (idx // w).float()], dim=2)
 

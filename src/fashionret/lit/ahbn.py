@@ -45,7 +45,7 @@ class AHBNModule(IdentityRetrievalModule):
         optimizer: Callable,
         scheduler: Callable | None = None,
         scheduler_interval: str = "epoch",
-        topk: Sequence[int] = (1, 10, 20, 30, 40, 50),
+        topk: Sequence[int] = (1, 5, 10, 20, 30, 40, 50),
         similarity: str = "euclidean",
         channels_last: bool = False,
         log_per_group: bool = True,

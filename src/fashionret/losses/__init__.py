@@ -9,4 +9,6 @@ __all__ = [
     "AttributeBCELoss",
     "BatchAllTripletLoss",
     "LandmarkHeatmapLoss",
-    "pairwise_cosine_distance", "pairwise_euclidean"]
+    "pairwise_cosine_distance",
+    "pairwise_euclidean",
+]

@@ -1,14 +1,14 @@
 """AHBN: Attentional Heterogeneous Bilinear Network (Su et al., paper 001, Fig. 2, Algorithm 1).
 
-Two branches look at the same image: an attribute branch (a timm backbone, Inception-ResNet-v2 in the paper:
-``V^a`` = 1536 x 8 x 8 at 299x299) whose pooled features feed a multi-label attribute classifier (eq. 1), and
-a landmark branch (a stacked hourglass: ``V^l`` = 256 x 64 x 64, or its 8 heatmaps for "8LM", eq. 2). Their maps are re-weighted per channel
-(co-attention eq. 3-8, or separate SE-style attention, or none), re-sampled to ``grid x grid`` and fused at each
-location (compact bilinear pooling eq. 9-11, or full bilinear / concatenation / product / sum), averaged over
-locations, then signed square root, L2 normalisation and a fully connected layer give the 2048-d image
-representation (ranked by Euclidean distance; an ID classifier on top trains it, eq. 12). The two classifiers
-(attributes, items) belong to the LightningModule (:class:`~fashionret.lit.ahbn.AHBNModule`): their sizes are
-the training set's (top-K attributes, number of items), and models never know which dataset feeds them.
+Two branches look at the same image: an attribute branch (a timm backbone, Inception-ResNet-v2 in the paper: ``V^a``
+= 1536 x 8 x 8 at 299x299) whose pooled features feed a multi-label attribute classifier (eq. 1), and a landmark
+branch (a stacked hourglass: ``V^l`` = 256 x 64 x 64, or its 8 heatmaps for "8LM", eq. 2). Their maps are
+re-weighted per channel (co- attention eq. 3-8, or separate SE-style attention, or none), re-sampled to ``grid x
+grid`` and fused at each location (compact bilinear pooling eq. 9-11, or full bilinear / concatenation / product /
+sum), averaged over locations, then signed square root, L2 normalisation and a fully connected layer give the 2048-d
+image representation (ranked by Euclidean distance; an ID classifier on top trains it, eq. 12). The two classifiers
+(attributes, items) belong to the LightningModule (:class:`~fashionret.lit.ahbn.AHBNModule`): their sizes are the
+training set's (top-K attributes, number of items), and models never know which dataset feeds them.
 
 Every row of Table I is a setting of this one module (``conf/experiment/paper001_*.yaml``):
 
