@@ -3,6 +3,7 @@ trains (conf/experiment/paper001_*.yaml under +smoke=cpu, one fast_dev_run step 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -80,6 +81,11 @@ def test_every_table1_row_builds_and_trains_a_step(row, tmp_path, tmp_path_facto
     if branches in ("both", "attribute"):
         assert "backbone" in changed
         assert (lit.attribute_head is not None) == ("attributes" in cfg.data.aux_labels)
+    if lit.attribute_head is not None:  # the top-K attributes of the training split, stored with the run
+        chosen = json.loads((tmp_path / "attributes.json").read_text())
+        k = lit.attribute_head.out_features
+        assert [c["k"] for c in chosen] == list(range(k)) and all(c["name"] for c in chosen)
+        assert k == min(51, len(datamodule.table.meta["attribute_names"]))
     if branches in ("both", "landmark"):
         assert "hourglass" in changed
     if cfg.model.attention in ("co", "separate"):

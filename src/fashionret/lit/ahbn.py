@@ -4,6 +4,7 @@ attribute (eq. 1) and landmark (eq. 2) losses; ranking, validation and test as i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class AHBNModule(IdentityRetrievalModule):
         )
         self.id_head: nn.Linear | None = None
         self.attribute_head: nn.Linear | None = None
+        self.attribute_names: list[str] = []
         self._weights_loaded = False
         self._eval_store: dict[str, list[torch.Tensor]] = {}
 
@@ -76,6 +78,8 @@ class AHBNModule(IdentityRetrievalModule):
         if self.attribute_head is None and index is not None and channels:
             self.register_buffer("attribute_index", torch.as_tensor(index, dtype=torch.long))
             self.attribute_head = nn.Linear(channels, len(index)).to(self.device)
+            names = list((getattr(dm, "table", None) and dm.table.meta.get("attribute_names")) or [])
+            self.attribute_names = [names[i] if i < len(names) else str(i) for i in index.tolist()]
         if self.hparams.init_weights and not self._weights_loaded and stage == "fit":
             path = Path(self.hparams.init_weights)
             if not path.is_file():
@@ -83,10 +87,18 @@ class AHBNModule(IdentityRetrievalModule):
             self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             self._weights_loaded = True
 
-    def save_model_weights(self, path: str | Path) -> None:
-        """The model's state dict (no ID classifier, no optimizer): what the next stage starts from."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), path)
+    def on_fit_start(self) -> None:
+        """``attributes.json`` in the run directory: the top-K attributes (column ``k`` of the attribute head and
+        of ``attribute_ap/<k>``: its index in the dataset's attribute list and its name)."""
+        if self.attribute_head is None or not self.trainer.is_global_zero:
+            return
+        out = Path(self.trainer.default_root_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = [
+            {"k": k, "index": int(i), "name": n}
+            for k, (i, n) in enumerate(zip(self.attribute_index.tolist(), self.attribute_names))
+        ]
+        (out / "attributes.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
     # --- training --------------------------------------------------------------------------------------------
     def _outputs(self, images: torch.Tensor):
