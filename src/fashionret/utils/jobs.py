@@ -20,7 +20,7 @@ from omegaconf import DictConfig, read_write
 from fashionret.lit.checkpointing import CheckpointDirError
 from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
-from fashionret.utils.resume import CheckpointFileError
+from fashionret.utils.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
     PretrainedWeightsError,
     DivergedError,
     CheckpointDirError,
-    CheckpointFileError,
+    CheckpointError,
 )
 
 
