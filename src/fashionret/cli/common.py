@@ -84,6 +84,21 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     out.mkdir(parents=True, exist_ok=True)
     payload = {"status": "ok", "test": metrics, "chance": chance, **extra}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+    log_wandb_summary(trainer, metrics, chance)
+
+
+def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dict[str, float]) -> None:
+    """Final test metrics into each W&B run's summary (the columns of a sweep group's run table) and as a
+    ``test/summary`` table (metric, ours, chance)."""
+    for lg in trainer.loggers:
+        if type(lg).__name__ != "WandbLogger":
+            continue
+        import wandb
+
+        run = lg.experiment
+        run.summary.update({f"test/{k}": v for k, v in metrics.items()})
+        rows = [[k, float(v), chance.get(k)] for k, v in sorted(metrics.items()) if "/" not in k]
+        run.log({"test/summary": wandb.Table(columns=["metric", "ours", "chance"], data=rows)})
 
 
 def print_locations(cfg: DictConfig, trainer: L.Trainer, what: str = "run") -> None:
