@@ -41,6 +41,7 @@ def _overrides(family: str, root, *extra: str) -> list[str]:
             "data.classes_per_batch=2",
             "data.images_per_class=2",
             "data.val_fraction=0.3",
+            "data.val_min_identities=2",  # tiny fixtures: 2-3 validation items
         ]
     return [*common, *extra]
 

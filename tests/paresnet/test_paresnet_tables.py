@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from fashionret.cli.tables import main
-from fashionret.tables import TABLES, collect_multirun, collect_wandb, render_categories, render_table
-from fashionret.tables.paper000 import FIGURES
+from fashionret.tables import FIGURES, TABLES, collect_multirun, collect_wandb, render_categories, render_table
 
 
 def write_job(

@@ -19,9 +19,6 @@ from pathlib import Path
 from fashionret.tables import FIGURES, TABLES, collect_multirun, collect_wandb, get
 from fashionret.tables.render import render_categories, render_table
 
-# a sweep's companion renderings (Fig. 3 and 4 come from the Fig. 5 runs)
-COMPANIONS = {"paper000_fig5": ["paper000_fig3", "paper000_fig4"]}
-
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fashionret-tables", description=__doc__.split("\n\n")[0])
@@ -65,7 +62,7 @@ def _main(argv: list[str] | None) -> int:
             print("fashionret-tables: the runs name no report.table; pass --table (see --list)", file=sys.stderr)
             return 2
         names = [found.most_common(1)[0][0]]
-        names += COMPANIONS.get(names[0], [])
+        names += list(getattr(TABLES.get(names[0]), "companions", ()))
     try:
         specs = [get(n) for n in names]
     except KeyError as err:

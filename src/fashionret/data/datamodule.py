@@ -6,15 +6,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
+from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datasets import RetrievalImageDataset
-from fashionret.data.parsers import TASKS, load_table
+from fashionret.data.landmarks import deepfashion_slots
+from fashionret.data.parsers import TASKS
+from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
-from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import compose
 
@@ -82,7 +82,7 @@ def top_k_attributes(train: SampleTable, k: int | None) -> np.ndarray | None:
     return order if k is None else order[:k]
 
 
-class IdentityRetrievalDataModule(L.LightningDataModule):
+class IdentityRetrievalDataModule(RetrievalDataModuleBase):
     """Train on C x N identity batches; evaluate query vs gallery ranking.
 
     Args:
@@ -92,7 +92,13 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
             synthetic writer first (reused when already there) — the demo and the fixtures.
         classes_per_batch, images_per_class: C and N of paper 000 §III-D (batch = C x N).
         val_source: ``official`` uses the family's val split (or its query/gallery when it has no val);
-            ``holdout`` holds out ``val_fraction`` of the training identities (seeded) for validation.
+            ``holdout`` holds out ``val_fraction`` of the training identities (seeded) for validation, and at
+            least ``val_min_identities``.
+        val_min_identities: the fewest gallery identities a validation ranking may have. Checkpoints are
+            selected on it, and a ranking over one gallery identity scores 1.0 every epoch (so "best" would stay
+            epoch 0). Not from the papers: 5 makes top-1 by chance at most 0.2. A held-out split is widened to
+            it; an official split (or a held-out one that would leave too few training identities for a C x N
+            batch) below it is refused in one sentence.
         crop_to_bbox: crop every image to its annotated box (``bbox_margin`` widens it).
         transforms: ``{"train": [...], "eval": [...]}`` albumentations transforms, instantiated by Hydra.
         on_bad_sample: ``error`` or ``skip`` (counted and logged) for malformed annotation rows; with
@@ -103,10 +109,15 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         categories: keep only these categories (Street2Shop per-category retrieval, AHBN Table II).
         train_exclude: ``{column: [values]}`` rows dropped from training only (DeepFashion2, paper 000:
             ``{viewpoint: [3], occlusion: [3]}``), counted and logged.
+        preflight: open every validation/test query and gallery image (header) and check its box at setup
+            (:mod:`fashionret.data.preflight`), so a bad one stops the run before training.
         aux_labels: auxiliary labels added to every item (for models such as AHBN): ``attributes`` (the
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
             ``category_id``, ``occlusion``, ...).
+        landmark_slots: ``deepfashion``: landmarks go to the 8 fixed DeepFashion slots (L/R collar, sleeve,
+            waistline, hem) whatever the clothes type, so each heatmap is one body part (AHBN, see
+            :mod:`fashionret.data.landmarks`); ``null`` keeps them as listed.
     """
 
     def __init__(
@@ -121,6 +132,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         num_workers: int = 0,
         val_source: str = "official",
         val_fraction: float = 0.1,
+        val_min_identities: int = 5,
         crop_to_bbox: bool = True,
         bbox_margin: float = 0.0,
         on_bad_sample: str = "error",
@@ -132,6 +144,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         train_exclude: dict | None = None,
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
+        preflight: bool = True,
+        landmark_slots: str | None = None,
     ):
         super().__init__()
         if TASKS.get(family, "identity") != "identity":
@@ -143,13 +157,17 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.family, self.root, self.synthetic = family, Path(root), synthetic
         self.C, self.N = classes_per_batch, images_per_class
         self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
-        self.val_source, self.val_fraction = val_source, val_fraction
+        self.val_source, self.val_fraction, self.val_min_identities = val_source, val_fraction, val_min_identities
         self.crop, self.bbox_margin = crop_to_bbox, bbox_margin
         self.on_bad_sample, self.cache_dir, self.seed = on_bad_sample, cache_dir, seed
         self.parser_options = dict(parser_options or {})
         self.categories = list(categories) if categories else None
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
+        self.preflight = preflight
+        if landmark_slots not in (None, "deepfashion"):
+            raise ValueError(f"data.landmark_slots must be null or 'deepfashion', got {landmark_slots!r}")
+        self.landmark_slots = landmark_slots
         kp = "landmarks" in self.aux_labels
         self.train_transform = compose(transforms.get("train"), seed, keypoints=kp)
         self.eval_transform = compose(transforms.get("eval"), seed, keypoints=kp)
@@ -159,16 +177,10 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.datasets: dict[str, RetrievalImageDataset] = {}
 
     # -------------------------------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        if self.synthetic is not None:
-            ensure_synthetic(self.synthetic["format"], self.root, **dict(self.synthetic.get("params", {})))
-
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        if self.synthetic is not None and not self.root.exists():
-            self.prepare_data()  # setup without a Trainer (scripts, tests)
-        table = load_table(self.family, self.root, self.cache_dir, self.on_bad_sample, self.parser_options)
+        table = self.load_sample_table()
         if self.categories:
             unknown = sorted(set(self.categories) - set(table.category.tolist()))
             if unknown:
@@ -177,6 +189,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                     f"(it has {sorted(set(table.category.tolist()))})"
                 )
             table = table.subset(np.isin(table.category, self.categories))
+        if self.landmark_slots == "deepfashion" and "landmarks" in table.columns and "clothes_type" in table.columns:
+            table.columns["landmarks"] = deepfashion_slots(table.columns["landmarks"], table.columns["clothes_type"])
         self.table = table
         self.group_names = sorted(set(table.category.tolist()))
         identities = sorted(set(table.identity.tolist()))
@@ -187,7 +201,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         if self.val_source == "holdout":
             ids = np.array(sorted(set(train.identity.tolist())), dtype=object)
             rng = np.random.default_rng(self.seed)
-            n_val = max(1, round(len(ids) * self.val_fraction))
+            n_val = self._holdout_size(len(ids))
             held = set(rng.choice(ids, size=n_val, replace=False).tolist())
             in_val = np.array([i in held for i in train.identity], dtype=bool)
             val = train.subset(in_val)
@@ -215,13 +229,41 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                     f"{self.family} at {self.root}: the {stage_name} split has {len(q)} query and {len(g)} gallery "
                     "images; both must be non-empty"
                 )
+            if stage_name == "val":
+                self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
+        if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
+            evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
+            preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
         log.info(
             "%s: %s",
             self.family,
             ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items()),
         )
+
+    def _holdout_size(self, n_train_ids: int) -> int:
+        """Identities held out for validation: ``val_fraction`` of them, at least ``val_min_identities``."""
+        n_val = max(round(n_train_ids * self.val_fraction), self.val_min_identities, 1)
+        if n_train_ids - n_val < self.C:
+            raise ValueError(
+                f"{self.family} at {self.root}: holding out {n_val} of its {n_train_ids} training identities for "
+                f"validation (data.val_fraction={self.val_fraction}, data.val_min_identities="
+                f"{self.val_min_identities}) leaves {n_train_ids - n_val}, fewer than the {self.C} a training batch "
+                "needs (data.classes_per_batch); use more data, data.val_source=official or smaller values"
+            )
+        return n_val
+
+    def _check_val_rankable(self, q: SampleTable, g: SampleTable) -> None:
+        """Refuse a validation split whose gallery has fewer than ``val_min_identities`` identities."""
+        n_ids = len(set(g.identity.tolist()))
+        if n_ids < self.val_min_identities:
+            raise ValueError(
+                f"{self.family} at {self.root}: the validation split (data.val_source={self.val_source}) has "
+                f"{len(q)} queries vs {len(g)} gallery images of {n_ids} identities, too few to rank for "
+                f"checkpoint selection (data.val_min_identities={self.val_min_identities}); use "
+                "data.val_source=holdout with a larger data.val_fraction, or lower data.val_min_identities"
+            )
 
     def _aux(self, t: SampleTable) -> dict[str, np.ndarray]:
         aux: dict[str, np.ndarray] = {}
@@ -245,31 +287,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         )
 
     # -------------------------------------------------------------------------------------------------------
-    def _loader_kwargs(self) -> dict:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
-            "persistent_workers": self.num_workers > 0,
-        }
-
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets["train"]
         sampler = IdentityBatchSampler(ds.labels.numpy(), self.C, self.N, seed=self.seed)
         return DataLoader(ds, batch_sampler=sampler, **self._loader_kwargs())
-
-    def _eval_loaders(self, stage: str) -> Sequence[DataLoader]:
-        loaders = []
-        for role in ("query", "gallery"):
-            ds = self.datasets[f"{stage}_{role}"]
-            sampler = None
-            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-                # pads with repeated samples to equal length; the metric drops them by index
-                sampler = DistributedSampler(ds, shuffle=False, drop_last=False)
-            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, **self._loader_kwargs()))
-        return loaders
-
-    def val_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("val")
-
-    def test_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("test")

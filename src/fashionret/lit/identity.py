@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fashionret.eval import RetrievalMetric
+from fashionret.lit.optim import configure_optimizers
 
 
 class IdentityRetrievalModule(L.LightningModule):
@@ -106,15 +107,6 @@ class IdentityRetrievalModule(L.LightningModule):
 
     # --- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": self.hparams.scheduler_interval,
-                "frequency": 1,
-            },
-        }
+        return configure_optimizers(
+            self, self.optimizer_factory, self.scheduler_factory, self.hparams.scheduler_interval
+        )

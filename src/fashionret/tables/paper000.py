@@ -10,59 +10,11 @@ Rows are matched to runs by Hydra config-group choices (``hydra.runtime.choices`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-METRICS: tuple[str, ...] = ("mAP", "top1", "top5", "top10", "top20", "top50")
-METRIC_TITLES = {
-    "mAP": "mAP",
-    "top1": "top-1",
-    "top5": "top-5",
-    "top10": "top-10",
-    "top20": "top-20",
-    "top50": "top-50",
-}
+from fashionret.tables.spec import METRICS, CategoryFigure, PaperTable, Row
 
 
 def _row(*values: float) -> dict[str, float]:
     return dict(zip(METRICS, values))
-
-
-@dataclass(frozen=True)
-class Row:
-    """One printed row: its label(s), the choices that select our runs for it, and the paper's numbers."""
-
-    labels: tuple[str, ...]
-    match: dict[str, str]
-    paper: dict[str, float] | None = None
-    paper_extra: dict[str, str] = field(default_factory=dict)  # e.g. Table I's "# size"
-    paper_note: str = ""
-
-
-@dataclass(frozen=True)
-class PaperTable:
-    name: str
-    title: str
-    row_headers: tuple[str, ...]
-    rows: tuple[Row, ...]
-    extra_columns: tuple[str, ...] = ()  # printed columns besides the metrics (Table I: "# size")
-    metrics: tuple[str, ...] = METRICS
-    sweep: str = ""  # the sweeps/ file whose multirun directory this table is rendered from
-    notes: tuple[str, ...] = ()
-    setting: dict[str, str] = field(default_factory=dict)  # the paper's fixed choices (runs that differ are flagged)
-
-
-@dataclass(frozen=True)
-class CategoryFigure:
-    """Per-category top-1 / top-5 bar charts (Fig. 3, 4): rows are models, columns the dataset's categories."""
-
-    name: str
-    title: str
-    data: str  # the ``data`` choice whose runs are used
-    models: tuple[tuple[str, str], ...]  # (label, model choice)
-    metrics: tuple[str, ...] = ("top1", "top5")
-    sweep: str = ""
-    notes: tuple[str, ...] = ()
-    setting: dict[str, str] = field(default_factory=dict)
 
 
 ARCHS = (("SN", "sn"), ("SBN", "sbn"), ("SBAN", "sban"), ("DBAN", "dban"))
@@ -156,6 +108,7 @@ TABLES: dict[str, PaperTable] = {
             for arch_label, arch in ARCHS
         ),
         sweep="paper000_fig5",
+        companions=("paper000_fig3", "paper000_fig4"),
         setting={"backbone": R50, "image_size": "256x256"},
         notes=(
             "Fig. 5 is a bar chart (top-1/5/10/20) without printed numbers: only DBAN on DeepFashion2 has paper "
@@ -188,11 +141,3 @@ FIGURES: dict[str, CategoryFigure] = {
         notes=("Rendered from the Fig. 5 sweep (256x256, as in the paper). The paper prints no numbers (bar chart).",),
     ),
 }
-
-
-def get(name: str) -> PaperTable | CategoryFigure:
-    if name in TABLES:
-        return TABLES[name]
-    if name in FIGURES:
-        return FIGURES[name]
-    raise KeyError(f"unknown table {name!r}; available: {sorted(TABLES) + sorted(FIGURES)}")

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fashionret.tables.collect import Job
-from fashionret.tables.paper000 import METRIC_TITLES, CategoryFigure, PaperTable, Row
+from fashionret.tables.spec import METRIC_TITLES, CategoryFigure, PaperTable, Row
 
 
 @dataclass
@@ -40,8 +40,8 @@ class RowResult:
     def not_ok(self) -> list[Job]:
         return [j for j in self.jobs if j.status != "ok"]
 
-    def cell(self, metric: str) -> Cell:
-        vals = [j.metrics[metric] for j in self.ok if metric in j.metrics and not math.isnan(j.metrics[metric])]
+    def cell(self, metric: str, scale: float = 1.0) -> Cell:
+        vals = [j.metrics[metric] * scale for j in self.ok if metric in j.metrics and not math.isnan(j.metrics[metric])]
         if not vals:
             return Cell()
         return Cell(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else math.nan, len(vals))
@@ -148,7 +148,7 @@ def _failures(rows: list[RowResult]) -> list[str]:
 def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[str, str]:
     """``(markdown, csv)`` of a printed table beside our runs."""
     rows = group_rows(table, jobs)
-    header = [*table.row_headers, *table.extra_columns, "", *(METRIC_TITLES[m] for m in table.metrics)]
+    header = [*table.row_headers, *table.extra_columns, "", *(table.title_of(m) for m in table.metrics)]
     lines: list[list[str]] = []
     for res in rows:
         labels = list(res.labels)
@@ -160,7 +160,7 @@ def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[
             note = f"paper ({res.row.paper_note})" if res.row.paper_note else "paper"
             lines.append([*labels, *extra_p, note, *(fmt_paper(paper.get(m)) if paper else "–" for m in table.metrics)])
             labels = blank
-        cells = [res.cell(m) for m in table.metrics]
+        cells = [res.cell(m, table.scale_of(m)) for m in table.metrics]
         if res.jobs and not res.ok:
             lines.append([*labels, *extra_o, _ours_label(res), *(res.status() for _ in table.metrics)])
         else:
@@ -200,7 +200,7 @@ def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[
         rec += [_size(res) if c == "# size" else "" for c in table.extra_columns]
         rec += [res.status(), len(res.ok), len(res.not_ok)]
         for m in table.metrics:
-            c = res.cell(m)
+            c = res.cell(m, table.scale_of(m))
             p = paper.get(m) if paper else None
             rec += [
                 "" if p is None else p,
@@ -257,7 +257,7 @@ def render_categories(fig: CategoryFigure, jobs: list[Job], source: str = "") ->
                         len(res.not_ok),
                     ]
                 )
-        md += [f"{METRIC_TITLES[m]} per category", "", _md_table(["Model", "", *cats], lines), ""]
+        md += [f"{METRIC_TITLES.get(m, m)} per category", "", _md_table(["Model", "", *cats], lines), ""]
     fails = _failures([RowResult((label,), None, per_model[label]) for label, _ in fig.models])
     md += [f"- {n}" for n in setting_notes(fig.setting, jobs) + list(fig.notes)]
     if fails:

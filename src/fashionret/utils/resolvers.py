@@ -1,4 +1,8 @@
-"""OmegaConf resolvers the config tree uses; registered once when ``fashionret.cli`` is imported.
+"""OmegaConf resolvers the config tree uses; registered when :mod:`fashionret` is imported.
+
+* ``${fashionret.cwd:}``: the process's working directory. ``conf/paths/default.yaml`` builds the default
+  ``root_dir`` (hence ``log_dir`` and ``hydra.sweep.dir``) from it rather than from ``${hydra:runtime.cwd}``:
+  Hydra's sweeper resolves ``hydra.sweep.dir`` before it sets the runtime node.
 
 * ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>}``: the backbone's input normalisation
   (:func:`fashionret.models.backbones.pretrained_normalization`).
@@ -44,7 +48,9 @@ def _cpu_workers(at_most: int) -> int:
 
 
 def register_resolvers() -> None:
+    """Register (idempotently) every resolver above."""
     for name, fn in (
+        ("fashionret.cwd", os.getcwd),
         ("timm_pretrained_cfg", _timm_pretrained_cfg),
         ("cv2_interpolation", _cv2_interpolation),
         ("cpu_workers", _cpu_workers),
