@@ -12,9 +12,9 @@ from fashionret.serve.run import load_run
 from fashionret.utils.checkpoints import CheckpointError
 
 DESCRIPTION = """\
-Export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or TorchScript, then
-check in the same command that the exported file gives the run's PyTorch embeddings (onnxruntime for ONNX)
-within --tolerance. A JSON file beside the export says what input it takes and how it was checked.
+fashionret-export: export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or
+TorchScript, then check in the same command that the exported file gives the run's PyTorch embeddings
+(onnxruntime for ONNX) within --tolerance. A JSON file beside the export says what input it takes and how it was checked.
 
 examples:
   fashionret-export --run logs/train/runs/<run> --format onnx

@@ -33,9 +33,10 @@ from fashionret.viz.grid import retrieval_grid
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Index a gallery with a trained run, then query the index with images: the top-k gallery items per query
-with their scores (cosine similarity, or Euclidean distance for runs trained with it), printed and drawn as
-a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat index instead.
+fashionret-search: index a gallery with a trained run, then query the index with images: the top-k gallery
+items per query with their scores (cosine similarity, or Euclidean distance for runs trained with it),
+printed and drawn as a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat
+index instead.
 
 examples:
   fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx
