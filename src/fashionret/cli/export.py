@@ -14,7 +14,8 @@ from fashionret.utils.checkpoints import CheckpointError
 DESCRIPTION = """\
 fashionret-export: export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or
 TorchScript, then check in the same command that the exported file gives the run's PyTorch embeddings
-(onnxruntime for ONNX) within --tolerance. A JSON file beside the export says what input it takes and how it was checked.
+(onnxruntime for ONNX) within --tolerance. A JSON file beside the export says what input it takes and how
+it was checked.
 
 examples:
   fashionret-export --run logs/train/runs/<run> --format onnx
