@@ -11,7 +11,9 @@ from torch.utils.data import DataLoader
 
 from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datasets import RetrievalImageDataset
+from fashionret.data.landmarks import deepfashion_slots
 from fashionret.data.parsers import TASKS
+from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import compose
@@ -107,10 +109,15 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         categories: keep only these categories (Street2Shop per-category retrieval, AHBN Table II).
         train_exclude: ``{column: [values]}`` rows dropped from training only (DeepFashion2, paper 000:
             ``{viewpoint: [3], occlusion: [3]}``), counted and logged.
+        preflight: open every validation/test query and gallery image (header) and check its box at setup
+            (:mod:`fashionret.data.preflight`), so a bad one stops the run before training.
         aux_labels: auxiliary labels added to every item (for models such as AHBN): ``attributes`` (the
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
             ``category_id``, ``occlusion``, ...).
+        landmark_slots: ``deepfashion``: landmarks go to the 8 fixed DeepFashion slots (L/R collar, sleeve,
+            waistline, hem) whatever the clothes type, so each heatmap is one body part (AHBN, see
+            :mod:`fashionret.data.landmarks`); ``null`` keeps them as listed.
     """
 
     def __init__(
@@ -137,6 +144,8 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         train_exclude: dict | None = None,
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
+        preflight: bool = True,
+        landmark_slots: str | None = None,
     ):
         super().__init__()
         if TASKS.get(family, "identity") != "identity":
@@ -155,6 +164,10 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         self.categories = list(categories) if categories else None
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
+        self.preflight = preflight
+        if landmark_slots not in (None, "deepfashion"):
+            raise ValueError(f"data.landmark_slots must be null or 'deepfashion', got {landmark_slots!r}")
+        self.landmark_slots = landmark_slots
         kp = "landmarks" in self.aux_labels
         self.train_transform = compose(transforms.get("train"), seed, keypoints=kp)
         self.eval_transform = compose(transforms.get("eval"), seed, keypoints=kp)
@@ -176,6 +189,8 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                     f"(it has {sorted(set(table.category.tolist()))})"
                 )
             table = table.subset(np.isin(table.category, self.categories))
+        if self.landmark_slots == "deepfashion" and "landmarks" in table.columns and "clothes_type" in table.columns:
+            table.columns["landmarks"] = deepfashion_slots(table.columns["landmarks"], table.columns["clothes_type"])
         self.table = table
         self.group_names = sorted(set(table.category.tolist()))
         identities = sorted(set(table.identity.tolist()))
@@ -218,6 +233,9 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                 self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
+        if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
+            evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
+            preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
         log.info(
             "%s: %s",
             self.family,

@@ -4,6 +4,7 @@
   optional faiss backend.
 * :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather, de-duplication).
 * :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
+* :func:`topk_neighbours` — the ``k`` best gallery items per query, as the engine scores them (search).
 * :class:`AttributeMAP` / :class:`TripletAccuracy` — attribute-specific MAP and Zappos50k triplet prediction
   (papers 002/003), on the same engine.
 """
@@ -17,6 +18,7 @@ from fashionret.eval.ranking import (
     query_ranks,
     retrieval_metrics,
     summarize,
+    topk_neighbours,
 )
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "query_ranks",
     "retrieval_metrics",
     "summarize",
+    "topk_neighbours",
 ]

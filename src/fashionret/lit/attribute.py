@@ -166,6 +166,24 @@ class AttributeRetrievalModule(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("test", batch, dataloader_idx)
 
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        """Attribute-conditioned embeddings for serving (``fashionret-search``, ``fashionret-export``'s check).
+
+        With ``batch["attr"]`` (``[B]`` attribute ids): ``{"embedding": [B, D]}``; without it, the images under
+        every attribute of the model: ``{"embedding": [B, A, D]}`` (``A = model.n_conditions``; one forward
+        pass per attribute), so that one gallery index serves queries for any attribute.
+        """
+        images = batch["image"]
+        if "attr" in batch:
+            emb = self(images, batch["attr"]).float()
+        else:
+            n = int(getattr(self.model, "n_conditions", 0) or 0)
+            if n < 1:
+                raise ValueError(f"{type(self.model).__name__} has no n_conditions: pass batch['attr']")
+            attrs = [torch.full((images.shape[0],), a, dtype=torch.long, device=images.device) for a in range(n)]
+            emb = torch.stack([self(images, a).float() for a in attrs], dim=1)
+        return {"embedding": emb, "index": batch["index"]}
+
     def _finish(self, stage: str) -> dict[str, float]:
         values: dict[str, float] = {}
         for m in (self.val_metric, self.val_triplet) if stage == "val" else (self.test_metric, self.test_triplet):

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fashionret.data.synth.families import (
+    C2S_ATTRIBUTES,
+    _c2s_item_attributes,
+    _df1_landmark_fields,
     write_c2s,
     write_deepfashion2,
     write_deepfashion_attr,
@@ -65,14 +69,15 @@ def write_inshop(
 
     Items are split into train and test items; each test item's clean shop view (``1_front``) goes to the
     gallery and its other views (cluttered, "consumer-like") are queries — a synthetic stand-in for the real
-    benchmark, whose query and gallery are both shop photos.
+    benchmark, whose query and gallery are both shop photos. Landmarks (``list_landmarks_inshop.txt``) and item
+    attributes (``list_attr_cloth.txt`` / ``list_attr_items.txt``) are written as for Consumer-to-Shop.
     """
     if images_per_item < 2:
         raise ValueError("images_per_item must be >= 2 (a gallery view and at least one query view)")
     if images_per_item > len(INSHOP_VIEWS):
         raise ValueError(f"images_per_item must be <= {len(INSHOP_VIEWS)} (the official view names)")
     n_train = round(num_items * train_fraction)
-    part_rows, bbox_rows, items = [], [], []
+    part_rows, bbox_rows, lm_rows, attr_rows, items = [], [], [], [], []
     for i in range(num_items):
         cat, kind, ctype = INSHOP_CATEGORIES[i % len(INSHOP_CATEGORIES)]
         spec = sample_spec(spec_seed(seed, i), kind)
@@ -81,16 +86,30 @@ def write_inshop(
         for v in range(images_per_item):
             view = INSHOP_VIEWS[v]
             rel = f"img/{cat}/{item}/01_{view}.jpg"
-            img, (x1, y1, x2, y2) = render_view(spec, view_rng(seed, i, v), image_size, consumer=v > 0)
+            rng = view_rng(seed, i, v)
+            img, box = render_view(spec, rng, image_size, consumer=v > 0)
+            x1, y1, x2, y2 = box
             dest = out / "Img" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             img.save(dest, quality=92)
             status = "train" if i < n_train else ("gallery" if v == 0 else "query")
             part_rows.append(f"{_pad(rel)}{item} {status}")
             bbox_rows.append(f"{_pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
+            lm_rows.append(f"{_pad(rel)}{ctype}  {1 if v == 0 else 3}  {_df1_landmark_fields(box, ctype, rng, v > 0)}")
+        attr_rows.append(f"{item} " + " ".join(f"{a:>2d}" for a in _c2s_item_attributes(spec)))
     _write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
     _write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
     (out / "Anno/list_item_inshop.txt").write_text(f"{len(items)}\n" + "".join(f"{it}\n" for it in items))
+    lm_header = "image_name  clothes_type  variation_type  " + "  ".join(
+        f"landmark_visibility_{k}  landmark_location_x_{k}  landmark_location_y_{k}" for k in range(1, 9)
+    )
+    _write_list(out / "Anno/list_landmarks_inshop.txt", lm_header, lm_rows)
+    _write_list(
+        out / "Anno/list_attr_cloth.txt",
+        "attribute_name  attribute_type",
+        [f"{zh} {en}".ljust(30) + f"{t}" for zh, en, t in C2S_ATTRIBUTES],
+    )
+    _write_list(out / "Anno/list_attr_items.txt", "item_id attribute_labels", attr_rows)
 
 
 FORMATS: dict[str, Callable[..., None]] = {
@@ -109,17 +128,33 @@ def synthesize(format: str, out: Path | str, **params) -> Path:
     if format not in FORMATS:
         raise ValueError(f"unknown synthetic format {format!r}; available: {sorted(FORMATS)}")
     out = Path(out)
+    manifest = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
+    if _manifest(out) == json.loads(json.dumps(manifest)):
+        return out  # exactly this dataset (deterministic from its parameters), e.g. just written by another job
     if out.exists():
         shutil.rmtree(out)
-    tmp = out.with_name(out.name + ".partial")
+    # per process: parallel jobs (submitit, DDP ranks) generating the same dataset do not share a folder
+    tmp = out.with_name(f"{out.name}.partial.{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     FORMATS[format](tmp, **params)
-    manifest = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.rename(out)  # a crash mid-way never leaves a half-written dataset that looks complete
+    try:
+        tmp.rename(out)  # a crash mid-way never leaves a half-written dataset that looks complete
+    except OSError:
+        # another process finished the same dataset first (deterministic from the seed): use it
+        if _manifest(out) != json.loads(json.dumps(manifest)):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _manifest(out: Path) -> dict | None:
+    try:
+        return json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
@@ -131,13 +166,8 @@ def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
     out = Path(out)
     params = json.loads(json.dumps(params, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
     want = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
-    man = out / MANIFEST
-    if man.is_file():
-        try:
-            if json.loads(man.read_text()) == json.loads(json.dumps(want)):
-                log.info("reusing synthetic %s dataset at %s", format, out)
-                return out
-        except json.JSONDecodeError:
-            pass
+    if _manifest(out) == json.loads(json.dumps(want)):
+        log.info("reusing synthetic %s dataset at %s", format, out)
+        return out
     log.info("generating synthetic %s dataset at %s (%s)", format, out, params)
     return synthesize(format, out, **params)
