@@ -94,6 +94,8 @@ def test_experiment_fast_dev_run(experiment, smoke_data_dir, tmp_path):
     ]
     cfg = compose_cfg("train", overrides, tmp_path)
     assert cfg.backbone.pretrained is False and cfg.trainer.accelerator == "cpu"
+    if "batch_size" in cfg.data:  # attribute families: +smoke=cpu keeps the experiment's batch (CSN: 256 triplets)
+        cfg.data.batch_size = 4
     metrics = train(cfg)
     assert set(metrics) >= TASK_METRIC_KEYS[TASKS[cfg.data.family]]
     assert json.loads((tmp_path / "results.json").read_text())["status"] == "ok"
