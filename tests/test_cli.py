@@ -73,22 +73,25 @@ def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):
     assert "Traceback" not in out.stderr
 
 
-def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, inshop_root):
+@pytest.mark.slow
+def test_multirun_records_failure_goes_on_summarises_and_resumes(tmp_path, inshop_root):
+    """on_job_failure=record: the sweep goes on, prints the failed jobs and exits 1; run again into its directory
+    it skips the job whose results.json says ok. One W&B run per job."""
     args = tiny_overrides(inshop_root, "trainer.max_epochs=1", "trainer.limit_train_batches=1")
     args = [a for a in args if not a.startswith(("logger=", "data.classes_per_batch="))]
-    out = run(
-        [
-            str(BIN / "fashionret-train"),
-            "-m",
-            *args,
-            "logger=wandb",
-            "on_job_failure=record",
-            "data.classes_per_batch=2,1",
-        ],  # C=1 is invalid: job 1 fails
-        tmp_path,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
+    cmd = [
+        str(BIN / "fashionret-train"),
+        "-m",
+        *args,
+        "logger=wandb",
+        "on_job_failure=record",
+        "data.classes_per_batch=2,1",  # C=1 is invalid: job 1 fails
+    ]
+    out = run(cmd, tmp_path)
+    assert out.returncode == 1, out.stderr[-3000:]
     sweep = the_sweep_dir(tmp_path / "logs", "train")
+    assert f"Sweep {sweep}: 1 of 2 jobs ok" in out.stdout
+    assert "1 failed job(s):" in out.stderr and "1: ValueError" in out.stderr and "classes_per_batch" in out.stderr
     ok, failed = json.loads((sweep / "0/results.json").read_text()), json.loads((sweep / "1/results.json").read_text())
     assert ok["status"] == "ok" and "top1" in ok["test"]
     assert failed["status"] == "failed" and "classes_per_batch must be >= 2" in failed["error"]
@@ -97,6 +100,14 @@ def test_multirun_records_failure_and_goes_on_one_wandb_run_per_job(tmp_path, in
     runs1 = list((sweep / "1/wandb").glob("offline-run-*"))
     assert len(runs0) == 1 and len(runs1) == 1 and runs0[0].name != runs1[0].name
     assert (sweep / "0/csv/metrics.csv").is_file()
+
+    done_before = (sweep / "0/results.json").read_text()
+    again = run([*cmd, f"hydra.sweep.dir={sweep}"], tmp_path)  # the documented way to resume a sweep
+    assert again.returncode == 1
+    assert (sweep / "0/results.json").read_text() == done_before
+    assert "job already finished" in (sweep / "0/train.log").read_text()
+    assert "job already finished" not in (sweep / "1/train.log").read_text()
+    assert len(list((sweep / "1/wandb").glob("offline-run-*"))) == 2  # job 1 ran again
 
 
 @pytest.mark.slow

@@ -1,5 +1,48 @@
-"""Entry points: thin Hydra apps that instantiate what the config names and hand it to Lightning."""
+"""Entry points: thin Hydra apps that instantiate what the config names and hand it to Lightning.
+
+Where the config tree is: ``conf/`` and ``sweeps/`` sit at the top of the repository. A wheel (or a plain
+``pip install .``) carries them inside the package as ``fashionret/conf`` and ``fashionret/sweeps``
+(``pyproject.toml``: ``package-dir``), and the apps find them through Hydra's package search path
+(``pkg://fashionret.conf``). In a checkout (editable install, or ``PYTHONPATH=src``) they are read from the
+top-level folders. ``sweeps/`` is added to every fashionret app's search path by the Hydra search-path plugin
+``hydra_plugins.fashionret_searchpath``, so ``-cn paper000_table2`` finds a sweep by name from any directory
+(``-cd sweeps`` still works from the repository root).
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+from fashionret.utils.resolvers import register_resolvers
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+_CHECKOUT = _PACKAGE.parents[1]
+
+
+def _packaged(name: str) -> bool:
+    return (_PACKAGE / name / ("train.yaml" if name == "conf" else "README.md")).is_file()
+
+
+def resource_dir(name: str) -> Path:
+    """``fashionret/<name>`` inside an installed wheel, else ``<checkout>/<name>``."""
+    if _packaged(name):
+        return _PACKAGE / name
+    checkout = _CHECKOUT / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"fashionret's {name}/ folder is neither in the package ({_PACKAGE / name}) nor in a checkout "
+        f"({checkout}): reinstall fashionret (pip install .)"
+    )
+
+
+#: the config tree as a directory (for ``initialize_config_dir`` and tests)
+CONFIG_DIR = str(resource_dir("conf"))
+#: the sweep files as a directory
+SWEEPS_DIR = str(resource_dir("sweeps"))
+#: what the Hydra apps pass as ``config_path``: the package search path when installed, else the directory
+CONFIG_PATH = "pkg://fashionret.conf" if _packaged("conf") else CONFIG_DIR
+#: the sweeps' search-path entry (see ``hydra_plugins.fashionret_searchpath``)
+SWEEPS_PATH = "pkg://fashionret.sweeps" if _packaged("sweeps") else f"file://{SWEEPS_DIR}"
+
+register_resolvers()

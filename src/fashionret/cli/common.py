@@ -10,21 +10,32 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
-from fashionret.eval.chance import chance_topk
+from fashionret.eval.chance import chance_map, chance_topk
+from fashionret.lit.callbacks import hydra_choices
+from fashionret.utils.checkpoints import RunConfigInCheckpoint
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
+from fashionret.utils.tasks import check_task
 
 log = logging.getLogger(__name__)
 
 
 def build(cfg: DictConfig, with_callbacks: bool = True):
-    """Datamodule, LightningModule and Trainer from the composed config."""
+    """Datamodule, LightningModule and Trainer from the composed config.
+
+    Every trainer gets :class:`~fashionret.utils.checkpoints.RunConfigInCheckpoint`: each checkpoint it writes
+    carries the resolved config and the run's overrides (what ``fashionret-eval``, ``-search`` and ``-export``
+    rebuild the model from).
+    """
+    check_task(cfg, CONFIG_DIR, hydra_choices().get("model"))  # model/data task mismatch: refused before building
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     lit = hydra.utils.instantiate(cfg.lit)
     callbacks = instantiate_callbacks(cfg.get("callbacks")) if with_callbacks else []
+    callbacks.append(RunConfigInCheckpoint(cfg))
     loggers = instantiate_loggers(cfg.get("logger"))
     if cfg.trainer.get("strategy") in ("ddp", "ddp_find_unused_parameters_true"):
         pin_ddp_children_to_job_dir(cfg)
@@ -49,12 +60,12 @@ def results_table(metrics: dict[str, float], chance: dict[str, float], title: st
 
 
 def chance_levels(datamodule, metrics: dict[str, float]) -> dict[str, float]:
-    """Top-k of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
+    """Top-k and mAP of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
     if not isinstance(datamodule, IdentityRetrievalDataModule):
         return {}
     ks = [int(k[3:]) for k in metrics if k.startswith("top") and k[3:].isdigit()]
     q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
-    return chance_topk(q.labels, g.labels, ks)
+    return {**chance_topk(q.labels, g.labels, ks), "mAP": chance_map(q.labels, g.labels)}
 
 
 def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[str, float], extra: dict) -> None:
@@ -77,3 +88,33 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     out.mkdir(parents=True, exist_ok=True)
     payload = {"status": "ok", "test": metrics, "chance": chance, **extra}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+
+
+def print_locations(cfg: DictConfig, trainer: L.Trainer, what: str = "run") -> None:
+    """End of a run: where its results, checkpoints, figures and W&B run are (rank 0 only)."""
+    if not trainer.is_global_zero:
+        return
+    out = Path(cfg.paths.output_dir)
+    lines = [f"Where this {what}'s results are:", f"  run directory  {out}"]
+    if (out / "results.json").is_file():
+        lines.append(f"  test metrics   {out / 'results.json'}")
+    ckpts = sorted((out / "checkpoints").glob("*.ckpt")) if (out / "checkpoints").is_dir() else []
+    if ckpts:
+        lines.append(f"  checkpoints    {', '.join(str(p) for p in ckpts)}")
+    elif cfg.get("ckpt_path"):
+        lines.append(f"  checkpoint     {cfg.ckpt_path} (evaluated)")
+    if (out / "csv" / "metrics.csv").is_file():
+        lines.append(f"  CSV metrics    {out / 'csv' / 'metrics.csv'}")
+    figures = sorted((out / "figures").glob("*.png")) if (out / "figures").is_dir() else []
+    if figures:
+        lines.append(f"  figures        {', '.join(str(p) for p in figures)}")
+    wandb_runs = sorted((out / "wandb").glob("offline-run-*")) + sorted((out / "wandb").glob("run-*"))
+    for lg in trainer.loggers:
+        if type(lg).__name__ == "WandbLogger":
+            exp = getattr(lg, "_experiment", None)
+            url = getattr(exp, "url", None) if exp is not None else None
+            if url:
+                lines.append(f"  W&B run        {url}")
+            elif wandb_runs:
+                lines.append(f"  W&B run        {wandb_runs[-1]} (offline; upload: wandb sync {wandb_runs[-1]})")
+    print("\n".join(lines), flush=True)

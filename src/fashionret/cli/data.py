@@ -2,7 +2,7 @@
 
 fashionret-data synth --format F --out DIR [--num-items 40 --images-per-item 4 --image-size 96 --seed 0]
 fashionret-data validate --format F --root DIR [--keep-going] [--skip-images] [--option KEY=VALUE ...]
-fashionret-data stats --format F --root DIR [--option KEY=VALUE ...]
+fashionret-data stats --format F --root DIR [--keep-going] [--option KEY=VALUE ...]
 
 F is one of the dataset families (deepfashion_inshop, deepfashion_c2s, deepfashion2, street2shop, fashionai,
 deepfashion_attr, zappos50k).
@@ -15,14 +15,13 @@ import json
 import logging
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
 from fashionret.data.datamodule import query_gallery
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.parsers import PARSERS, TASKS, parse
+from fashionret.data.preflight import find_image_problems, where_listed
 from fashionret.data.synth import FORMATS, synthesize
 from fashionret.data.table import SampleTable
 
@@ -54,45 +53,15 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _check_image(file: Path, bbox: np.ndarray) -> str | None:
-    """``None`` if the image opens and the box lies inside it, else a short reason."""
-    from PIL import Image
-
-    if not file.is_file():
-        return "missing"
-    try:
-        with Image.open(file) as im:
-            w, h = im.size
-            im.verify()
-        with Image.open(file) as im:
-            im.load()  # verify() does not decode: a truncated JPEG only fails here
-    except Exception as err:
-        return f"unreadable ({type(err).__name__})"
-    if not np.isnan(bbox).any():
-        x1, y1, x2, y2 = (float(v) for v in bbox)
-        if x1 >= w or y1 >= h or x2 <= 0 or y2 <= 0:
-            return f"bbox {x1:g},{y1:g},{x2:g},{y2:g} outside the {w}x{h} image"
-        if x2 > w + 1 or y2 > h + 1:
-            return f"bbox {x1:g},{y1:g},{x2:g},{y2:g} extends beyond the {w}x{h} image"
-    return None
-
-
 def check_images(table: SampleTable, workers: int = 8, show: int = 5) -> Counter:
-    """Open every distinct (image, box) of the table; print the first few problems with their annotation line."""
-    seen: dict[tuple[str, tuple], int] = {}
-    for i, (p, b) in enumerate(zip(table.path, table.bbox)):
-        seen.setdefault((p, tuple(np.round(b, 2).tolist())), i)
-    rows = list(seen.values())
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda i: _check_image(table.image_root / table.path[i], table.bbox[i]), rows))
+    """Open and decode every distinct (image, box) of the table; print the first few problems with their
+    annotation line(s)."""
     problems: Counter = Counter()
-    for i, res in zip(rows, results):
-        if res is None:
-            continue
+    for i, res in find_image_problems(table, workers=workers, decode=True):
         kind = res.split(" ")[0] if not res.startswith("bbox") else "bbox outside image"
         problems[kind] += 1
         if problems[kind] <= show:
-            print(f"  {kind}: {table.image_root / table.path[i]} (listed at {table.source_line[i]}): {res}")
+            print(f"  {kind}: {table.image_root / table.path[i]} (listed at {where_listed(table, i)}): {res}")
     return problems
 
 
@@ -216,8 +185,9 @@ def stats_rows(family: str, table: SampleTable) -> list[dict]:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    bad = BadSampleCounter("skip" if args.keep_going else "error")
     try:
-        table = parse(args.format, args.root, BadSampleCounter("error"), _kv(args.option))
+        table = parse(args.format, args.root, bad, _kv(args.option))
     except (DatasetFormatError, DatasetNotFoundError) as err:
         print(f"INVALID: {err}", file=sys.stderr)
         return 1
@@ -228,6 +198,10 @@ def _stats(args: argparse.Namespace) -> int:
     for r in rows:
         print(" ".join(f"{r.get(c, ''):>10}" for c in cols))
     m = table.meta
+    if bad.total:
+        print(f"malformed annotation rows left out (--keep-going): {bad.total} {dict(bad.counts)}")
+    if m.get("whole_image_for_empty_box"):
+        print(f"photos used whole (their box has zero width or height): {m['whole_image_for_empty_box']}")
     if m.get("pairs"):
         print(f"pairs listed in the annotation files: {m['pairs']}")
     if m.get("unpaired_items"):
@@ -292,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--format", required=True, choices=sorted(PARSERS))
     st.add_argument("--root", required=True)
     st.add_argument("--by-category", action="store_true")
+    st.add_argument(
+        "--keep-going", action="store_true", help="count malformed rows (and leave them out) instead of stopping"
+    )
     st.add_argument("--option", action="append", metavar="KEY=VALUE", help="a parser option (JSON value)")
     st.set_defaults(func=_stats)
     args = ap.parse_args(argv)

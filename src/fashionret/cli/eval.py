@@ -1,26 +1,132 @@
-"""``fashionret-eval``: rank a dataset's test queries against its gallery with a trained checkpoint."""
+"""``fashionret-eval``: test a trained run again, from its run directory or checkpoint alone.
+
+The checkpoint stores the run's config name, overrides and resolved config
+(:mod:`fashionret.utils.checkpoints`). Eval re-composes that config with the run's own overrides and the ones
+given here on top (``data=deepfashion2 data.root=...`` evaluates across datasets), builds model, loss, data,
+transforms and the run's callbacks (retrieval figures included) from it, and tests the checkpoint's weights.
+A missing or unreadable checkpoint, one of another model, or a config whose model does not fit the weights
+fails first, in one sentence, before anything heavy is built.
+"""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+import logging
+import sys
 
-from fashionret.cli import CONFIG_DIR
-from fashionret.cli.common import build, report_test
+import hydra
+import torch
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from fashionret.cli import CONFIG_DIR, CONFIG_PATH
+from fashionret.cli.common import build, print_locations, report_test
+from fashionret.utils.checkpoints import (
+    CheckpointError,
+    CheckpointInfo,
+    check_model_matches,
+    check_state_dict_matches,
+    hydra_job_overrides,
+    inspect_checkpoint,
+    replayable_overrides,
+    resolve_checkpoint,
+)
 from fashionret.utils.jobs import run_job
 
+log = logging.getLogger(__name__)
 
-def evaluate(cfg: DictConfig) -> dict:
-    datamodule, lit, trainer = build(cfg, with_callbacks=False)
-    trainer.test(lit, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True, verbose=False)
+_EVAL_KEYS = ("ckpt_path", "run_dir")
+_FIT_ONLY_CALLBACKS = ("ModelCheckpoint", "EarlyStopping", "LearningRateMonitor")
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _compose(name: str, overrides: list[str]) -> DictConfig:
+    """Compose inside the running app (its search path), or from the package's config tree outside one."""
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name=name, overrides=overrides)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return hydra.compose(config_name=name, overrides=overrides)
+
+
+def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
+    """The config to evaluate with: the run's own, re-composed, with this command's overrides on top.
+
+    Raises:
+        CheckpointError: nothing to evaluate, an unusable checkpoint, or a model that does not match it.
+    """
+    ckpt = resolve_checkpoint(cfg.get("ckpt_path"), cfg.get("run_dir"))
+    info = inspect_checkpoint(ckpt)
+    user = [o for o in hydra_job_overrides() if _key(o) not in _EVAL_KEYS]
+    user_keys = {_key(o) for o in user}
+    if info.config is None:  # a checkpoint from before configs were stored: the config as given
+        run_cfg = cfg.copy()
+    else:
+        replay = [o for o in replayable_overrides(info.overrides) if _key(o) not in user_keys]
+        name = info.meta.get("config_name") or "train"
+        try:
+            run_cfg = _compose(name, [*replay, *user])
+        except Exception as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(
+                f"{info.describe()} was trained with config {name!r} and overrides {replay}, which do not compose "
+                f"here ({first}): check the overrides given to fashionret-eval"
+            ) from None
+    with open_dict(run_cfg):
+        run_cfg.task_name = cfg.task_name
+        run_cfg.ckpt_path = str(info.path)
+        run_cfg.paths = cfg.paths.copy()  # this eval job's directories ...
+        stored_paths = (info.config or {}).get("paths") or {}
+        if not any(k.startswith("paths.") for k in user_keys):
+            for k in ("data_dir", "cache_dir"):  # ... but the run's data, wherever eval is started from
+                if stored_paths.get(k):
+                    run_cfg.paths[k] = stored_paths[k]
+        run_cfg.on_job_failure = cfg.get("on_job_failure", "raise")
+        # the checkpoint's weights replace whatever the backbone would load: no download, no local file
+        run_cfg.backbone.pretrained = False
+        run_cfg.backbone.checkpoint_path = None
+        run_cfg.trainer.enable_checkpointing = False
+        for name in list((run_cfg.get("callbacks") or {}).keys()):  # callbacks of fit only (checkpoints, ...)
+            target = str((run_cfg.callbacks[name] or {}).get("_target_", ""))
+            if target.endswith(_FIT_ONLY_CALLBACKS):
+                del run_cfg.callbacks[name]
+    model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
+    check_model_matches(info, run_cfg.get("model"), model_choice)
+    return run_cfg, info
+
+
+def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
+    """Test ``cfg.ckpt_path`` with ``cfg`` (from :func:`run_config`); print the table, write ``results.json``."""
+    if info is None:
+        cfg, info = run_config(cfg)
+    log.info("evaluating %s with model=%s", info.describe(), info.model_name())
+    datamodule, lit, trainer = build(cfg)
+    check_state_dict_matches(info, lit)
+    # the weights only: testing needs none of the fit state (optimizer, loops, checkpoint callbacks)
+    lit.load_state_dict(torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"])
+    trainer.test(lit, datamodule=datamodule, verbose=False)
     metrics = dict(lit.last_test_metrics)
-    report_test(cfg, trainer, datamodule, metrics, {"checkpoint": cfg.ckpt_path})
+    report_test(cfg, trainer, datamodule, metrics, {"checkpoint": str(info.path)})
+    print_locations(cfg, trainer, what="evaluation")
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    run_job(evaluate, cfg)
+    """Test a trained run again from its run directory (or checkpoint) alone.
+
+    Examples:
+        fashionret-eval run_dir=logs/train/runs/2026-01-31_12-00-00
+        fashionret-eval ckpt_path=logs/train/runs/<run>/checkpoints/epoch_005.ckpt data=deepfashion2 data.root=/data/DF2
+    """
+    try:
+        prepared = run_config(cfg)
+    except CheckpointError as err:
+        print(f"fashionret-eval: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    run_job(lambda _cfg: evaluate(*prepared), cfg)
 
 
 if __name__ == "__main__":

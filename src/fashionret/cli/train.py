@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import hydra
 from omegaconf import DictConfig
 
-from fashionret.cli import CONFIG_DIR
-from fashionret.cli.common import build, report_test
+from fashionret.cli import CONFIG_PATH
+from fashionret.cli.common import build, print_locations, report_test
 from fashionret.cli.stages import run_stages
-from fashionret.utils.jobs import run_job
+from fashionret.lit.checkpointing import check_checkpoint_dirs
+from fashionret.utils.jobs import job_overrides, run_job
+from fashionret.utils.resume import prepare_resume
 
 log = logging.getLogger(__name__)
+
+# conf/hydra/launcher/submitit_{slurm,local}.yaml fill in the plugin's configs of the same name, which Hydra then
+# validates against the plugin's schema (wanted) with a deprecation notice on every launch (noise)
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
 
 
 def train(cfg: DictConfig) -> dict:
     if cfg.get("stages"):  # config-driven stages (AHBN's two-stage schedule): one fit per stage
         return run_stages(cfg, train)
     start = time.perf_counter()
+    # a resumed run continues in the run its checkpoint came from (true best checkpoint, one metrics history)
+    ckpt_path = prepare_resume(cfg) if cfg.get("train", True) else None
     datamodule, lit, trainer = build(cfg)
     if cfg.get("train", True):
-        trainer.fit(lit, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        check_checkpoint_dirs(trainer)  # an unwritable checkpoint directory fails now, not after an epoch
+        trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics: dict[str, float] = {}
     if cfg.get("test", True):
         best = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
@@ -37,12 +47,24 @@ def train(cfg: DictConfig) -> dict:
             trainer,
             datamodule,
             metrics,
-            {"wall_time_s": round(time.perf_counter() - start, 1), "checkpoint": ckpt},
+            {
+                "wall_time_s": round(time.perf_counter() - start, 1),
+                "checkpoint": ckpt,
+                "overrides": job_overrides(),
+                "skipped_annotation_rows": skipped_rows(datamodule),
+            },
         )
+    print_locations(cfg, trainer, what="run")
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def skipped_rows(datamodule) -> dict[str, int]:
+    """Annotation rows the parse skipped, by kind (``data.on_bad_sample=skip``; ``{}`` when none were)."""
+    table = getattr(datamodule, "table", None)
+    return dict(table.meta.get("skipped", {})) if table is not None else {}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run_job(train, cfg)
     key = cfg.get("optimized_metric")

@@ -7,23 +7,21 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
+from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datamodule import query_gallery
 from fashionret.data.datasets import RetrievalImageDataset, TripletImageDataset
-from fashionret.data.parsers import TASKS, load_table
+from fashionret.data.parsers import TASKS
 from fashionret.data.samplers import AttributeTripletSampler
-from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import compose
 
 log = logging.getLogger(__name__)
 
 
-class AttributeRetrievalDataModule(L.LightningDataModule):
+class AttributeRetrievalDataModule(RetrievalDataModuleBase):
     """(image, attribute) triplets for training; per-attribute query/candidate sets or fixed triplets for eval.
 
     Two tasks, chosen by the family (``fashionret.data.parsers.TASKS``):
@@ -33,7 +31,7 @@ class AttributeRetrievalDataModule(L.LightningDataModule):
       attribute value = positive, another value of that attribute = negative; AG-MAN: 100k per epoch).
       Evaluation datasets are the ``query_<split>`` / ``candidate_<split>`` rows: items carry ``label`` (one id
       per (attribute, value)) and ``group`` (the attribute index): MAP is computed per attribute over that
-      attribute's candidates (``fashionret.lit.attribute``).
+      attribute's candidates (``fashionret.eval.AttributeMAP``).
     * ``triplet`` (``zappos50k``; CSN protocol): training uses CSN's fixed training triplets, shuffled each epoch
       (the first ``triplets_per_epoch`` of the shuffle, all when null); evaluation the fixed val / test triplets
       (the first ``eval_triplets`` of each, all when null), scored as triplet relation prediction accuracy.
@@ -88,16 +86,10 @@ class AttributeRetrievalDataModule(L.LightningDataModule):
         self.group_names: list[str] = []
         self.datasets: dict = {}
 
-    def prepare_data(self) -> None:
-        if self.synthetic is not None:
-            ensure_synthetic(self.synthetic["format"], self.root, **dict(self.synthetic.get("params", {})))
-
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        if self.synthetic is not None and not self.root.exists():
-            self.prepare_data()
-        table = load_table(self.family, self.root, self.cache_dir, self.on_bad_sample, self.parser_options)
+        table = self.load_sample_table()
         self.table = table
         if self.task == "attribute":
             self._setup_attribute(table)
@@ -109,7 +101,13 @@ class AttributeRetrievalDataModule(L.LightningDataModule):
                 f"{len(self.attribute_names)} attributes {self.attribute_names} "
                 f"(from {table.meta.get('meta_source', 'its files')})"
             )
-        log.info("%s: %s", self.family, ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items()))
+        sizes = {k: len(v.images.table) if k == "train" else len(v) for k, v in self.datasets.items()}  # train: images
+        log.info(
+            "%s: %s; %s training triplets per epoch",
+            self.family,
+            ", ".join(f"{k}={n}" for k, n in sizes.items()),
+            "all" if self.triplets_per_epoch is None else self.triplets_per_epoch,
+        )
 
     # ------------------------------------------------------------------------------------------------------
     def _setup_attribute(self, table: SampleTable) -> None:
@@ -178,13 +176,6 @@ class AttributeRetrievalDataModule(L.LightningDataModule):
             self.datasets[f"{stage}_gallery"] = ds
 
     # ------------------------------------------------------------------------------------------------------
-    def _loader_kwargs(self) -> dict:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
-            "persistent_workers": self.num_workers > 0,
-        }
-
     def train_dataloader(self) -> DataLoader:
         if self.task == "attribute":
             sampler = AttributeTripletSampler(
@@ -200,19 +191,7 @@ class AttributeRetrievalDataModule(L.LightningDataModule):
             )
         return DataLoader(self.datasets["train"], batch_sampler=sampler, **self._loader_kwargs())
 
-    def _loader(self, ds) -> DataLoader:
-        sampler = None
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            sampler = DistributedSampler(ds, shuffle=False, drop_last=False)  # padding dropped by index
-        return DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, **self._loader_kwargs())
-
     def _eval_loaders(self, stage: str) -> Sequence[DataLoader]:
-        if self.task == "triplet":
-            return [self._loader(self.datasets[f"{stage}_query"])]
-        return [self._loader(self.datasets[f"{stage}_query"]), self._loader(self.datasets[f"{stage}_gallery"])]
-
-    def val_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("val")
-
-    def test_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("test")
+        if self.task == "triplet":  # one loader of fixed triplets (the query / gallery names hold the same set)
+            return [self._eval_loader(self.datasets[f"{stage}_query"])]
+        return super()._eval_loaders(stage)

@@ -6,16 +6,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
+from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datasets import RetrievalImageDataset
 from fashionret.data.landmarks import deepfashion_slots
-from fashionret.data.parsers import TASKS, load_table
+from fashionret.data.parsers import TASKS
+from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
-from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import compose
 
@@ -83,7 +82,7 @@ def top_k_attributes(train: SampleTable, k: int | None) -> np.ndarray | None:
     return order if k is None else order[:k]
 
 
-class IdentityRetrievalDataModule(L.LightningDataModule):
+class IdentityRetrievalDataModule(RetrievalDataModuleBase):
     """Train on C x N identity batches; evaluate query vs gallery ranking.
 
     Args:
@@ -110,6 +109,8 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         categories: keep only these categories (Street2Shop per-category retrieval, AHBN Table II).
         train_exclude: ``{column: [values]}`` rows dropped from training only (DeepFashion2, paper 000:
             ``{viewpoint: [3], occlusion: [3]}``), counted and logged.
+        preflight: open every validation/test query and gallery image (header) and check its box at setup
+            (:mod:`fashionret.data.preflight`), so a bad one stops the run before training.
         aux_labels: auxiliary labels added to every item (for models such as AHBN): ``attributes`` (the
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
@@ -143,6 +144,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         train_exclude: dict | None = None,
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
+        preflight: bool = True,
         landmark_slots: str | None = None,
     ):
         super().__init__()
@@ -162,6 +164,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.categories = list(categories) if categories else None
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
+        self.preflight = preflight
         if landmark_slots not in (None, "deepfashion"):
             raise ValueError(f"data.landmark_slots must be null or 'deepfashion', got {landmark_slots!r}")
         self.landmark_slots = landmark_slots
@@ -174,16 +177,10 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         self.datasets: dict[str, RetrievalImageDataset] = {}
 
     # -------------------------------------------------------------------------------------------------------
-    def prepare_data(self) -> None:
-        if self.synthetic is not None:
-            ensure_synthetic(self.synthetic["format"], self.root, **dict(self.synthetic.get("params", {})))
-
     def setup(self, stage: str | None = None) -> None:
         if self.table is not None:
             return
-        if self.synthetic is not None and not self.root.exists():
-            self.prepare_data()  # setup without a Trainer (scripts, tests)
-        table = load_table(self.family, self.root, self.cache_dir, self.on_bad_sample, self.parser_options)
+        table = self.load_sample_table()
         if self.categories:
             unknown = sorted(set(self.categories) - set(table.category.tolist()))
             if unknown:
@@ -236,6 +233,9 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
                 self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
+        if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
+            evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
+            preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
         log.info(
             "%s: %s",
             self.family,
@@ -287,31 +287,7 @@ class IdentityRetrievalDataModule(L.LightningDataModule):
         )
 
     # -------------------------------------------------------------------------------------------------------
-    def _loader_kwargs(self) -> dict:
-        return {
-            "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
-            "persistent_workers": self.num_workers > 0,
-        }
-
     def train_dataloader(self) -> DataLoader:
         ds = self.datasets["train"]
         sampler = IdentityBatchSampler(ds.labels.numpy(), self.C, self.N, seed=self.seed)
         return DataLoader(ds, batch_sampler=sampler, **self._loader_kwargs())
-
-    def _eval_loaders(self, stage: str) -> Sequence[DataLoader]:
-        loaders = []
-        for role in ("query", "gallery"):
-            ds = self.datasets[f"{stage}_{role}"]
-            sampler = None
-            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-                # pads with repeated samples to equal length; the metric drops them by index
-                sampler = DistributedSampler(ds, shuffle=False, drop_last=False)
-            loaders.append(DataLoader(ds, batch_size=self.eval_batch_size, sampler=sampler, **self._loader_kwargs()))
-        return loaders
-
-    def val_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("val")
-
-    def test_dataloader(self) -> Sequence[DataLoader]:
-        return self._eval_loaders("test")

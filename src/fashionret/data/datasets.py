@@ -66,7 +66,8 @@ class TableImages:
             try:
                 box = crop_box(image.shape, t.bbox[i], self.bbox_margin)
             except ValueError as err:
-                raise DatasetFormatError(t.source_line[i], None, f"a bbox inside {file}: {err}") from err
+                where = t.columns["bbox_source"][i] if "bbox_source" in t.columns else t.source_line[i]
+                raise DatasetFormatError(where, None, f"a bbox inside {file}: {err}") from err
             if box is not None:
                 xa, ya, xb, yb = box
                 image = image[ya:yb, xa:xb]

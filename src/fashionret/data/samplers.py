@@ -189,13 +189,15 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
             raise ValueError("no attribute has two values with an (anchor, positive) pair: cannot form triplets")
         self.attr_ids = sorted(self.pools)
 
-    def _triplets(self) -> np.ndarray:
+    def _triplets(self) -> Iterator[tuple[int, int, int, int]]:
+        """The epoch's triplets in order, drawn one at a time (a run that stops after a few batches, e.g. under
+        ``limit_train_batches``, does not pay for the whole epoch)."""
         rng = np.random.default_rng([self.seed, self.epoch, 0xA77])
         if self.fixed is not None:
-            return self.fixed[rng.permutation(len(self.fixed))[: self.n]]
-        out = np.empty((self.n, 4), dtype=np.int64)
+            yield from (tuple(r) for r in self.fixed[rng.permutation(len(self.fixed))[: self.n]].tolist())
+            return
         attrs = rng.choice(self.attr_ids, size=self.n)
-        for t, a in enumerate(attrs.tolist()):
+        for a in attrs.tolist():
             pool = self.pools[a]
             pos_values = [v for v, r in pool.items() if len(r) >= 2]
             vp = pos_values[int(rng.integers(len(pos_values)))]
@@ -203,20 +205,30 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
             vn = neg_values[int(rng.integers(len(neg_values)))]
             x, p = rng.choice(pool[vp], size=2, replace=False)
             n = pool[vn][int(rng.integers(len(pool[vn])))]
-            out[t] = (x, p, n, a)
-        return out
+            yield int(x), int(p), int(n), int(a)
 
-    def _batches(self) -> list[list[tuple[int, int, int, int, int]]]:
+    def _batches(self) -> Iterator[list[tuple[int, int, int, int, int]]]:
+        """This rank's batches: every ``world_size``-th batch of the epoch, all ranks equally many."""
         rank, world = self._dist()
-        trip = self._triplets()
         rng = np.random.default_rng([self.seed, self.epoch, 0x5EED])
-        seeds = rng.integers(0, 2**31 - 1 - 3, size=len(trip)).tolist()
-        rows = [(int(a), int(p), int(n), int(c), s) for (a, p, n, c), s in zip(trip.tolist(), seeds)]
-        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size and len(batches) > 1:
-            batches.pop()
-        per_rank = len(batches) // world if world > 1 else len(batches)
-        return batches[rank::world][:per_rank]
+        seeds = rng.integers(0, 2**31 - 1 - 3, size=self.n).tolist()
+        per_rank = len(self)
+        if per_rank == 0:
+            return
+        batch: list[tuple[int, int, int, int, int]] = []
+        b = given = 0
+        for (a, p, n, c), s in zip(self._triplets(), seeds):
+            batch.append((a, p, n, c, s))
+            if len(batch) < self.batch_size:
+                continue
+            if b % world == rank:
+                yield batch
+                given += 1
+                if given == per_rank:
+                    return
+            batch, b = [], b + 1
+        if batch and b % world == rank and given < per_rank:  # a last short batch (drop_last=False, or the only one)
+            yield batch
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int, int]]]:
         yield from self._batches()

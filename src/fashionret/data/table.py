@@ -23,7 +23,8 @@ parsers (present only where the dataset has them):
 ``pair_id``, ``style``, ``occlusion``, ``viewpoint``, ``scale``, ``zoom_in``, ``category_id`` (DeepFashion2),
 ``attr`` / ``attr_value`` / ``image_id`` (attribute-specific retrieval: the condition, its value index and the
 line of the image in ``filenames_<split>.txt``), ``attributes`` (int8 ``[n, A]`` multi-hot, 1 / -1 / 0 unknown),
-``landmarks`` (int16 ``[n, K, 3]`` as ``x, y, visibility``).
+``landmarks`` (int16 ``[n, K, 3]`` as ``x, y, visibility``), ``bbox_source`` (``file:line`` of the row's box where
+boxes come from a file of their own: DeepFashion In-Shop / C2S ``list_bbox_*.txt``).
 
 Landmark visibility uses one convention for every family (DeepFashion2's, COCO-like): ``2`` visible,
 ``1`` occluded, ``0`` absent (not labelled, truncated, or padding beyond the item's K landmarks). DeepFashion
@@ -173,8 +174,11 @@ class SampleTable:
         file = Path(file)
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")  # unique: DDP ranks may write at once
-        np.savez(tmp, **arrays)
-        tmp.replace(file)
+        try:
+            np.savez(tmp, **arrays)
+            tmp.replace(file)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, file: Path | str) -> SampleTable:
@@ -207,9 +211,9 @@ class TableBuilder:
     """Accumulates rows column-wise (fast for hundreds of thousands of rows) and builds a :class:`SampleTable`.
 
     ``add(**row)`` takes the string columns, ``bbox`` (``None`` = no box), ``role`` and any optional column by
-    name (a scalar, or a ``[K, 3]`` array for ``landmarks``). An optional column given for some rows only is
-    filled with ``fill[name]`` (default ``-1``; ``0`` for ``attributes``; landmarks pad to the longest K with
-    visibility ``0``).
+    name (a scalar, a string, or a ``[K, 3]`` array for ``landmarks``). An optional column given for some rows only
+    is filled with ``fill[name]`` (default ``-1``; ``0`` for ``attributes``; ``""`` for strings; landmarks pad to
+    the longest K with visibility ``0``).
     """
 
     _FILL: ClassVar[dict[str, int]] = {"attributes": 0}
@@ -243,6 +247,8 @@ class TableBuilder:
                 out[i, : len(v)] = v
             return out
         first = np.asarray(next(iter(values.values())))
+        if first.dtype.kind in "US":  # text (bbox_source): "" where a row has none
+            return np.asarray([str(values.get(i, "")) for i in range(self.n)], dtype=str)
         if first.ndim:  # fixed-length vectors (attributes)
             out = np.full((self.n, *first.shape), self._FILL.get(name, -1), dtype=first.dtype)
         else:

@@ -5,7 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import albumentations as A
+import cv2
 import numpy as np
+
+#: timm / PIL interpolation names -> OpenCV flags (albumentations resizes with OpenCV)
+CV2_INTERPOLATION = {
+    "nearest": cv2.INTER_NEAREST,
+    "bilinear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+
+
+def cv2_interpolation(name: str) -> int:
+    """The OpenCV flag for an interpolation name (``bicubic`` -> ``cv2.INTER_CUBIC``); the config's resize
+    steps read the backbone's ``normalization.interpolation`` through the ``${cv2_interpolation:...}`` resolver.
+    """
+    key = str(name).lower()
+    if key not in CV2_INTERPOLATION:
+        raise ValueError(f"normalization.interpolation={name!r}: expected one of {sorted(CV2_INTERPOLATION)}")
+    return int(CV2_INTERPOLATION[key])
 
 
 def compose(

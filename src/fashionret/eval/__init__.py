@@ -4,8 +4,12 @@
   optional faiss backend.
 * :class:`RetrievalMetric` — torchmetrics ``Metric`` for LightningModules (DDP gather, de-duplication).
 * :func:`query_ranks` / :func:`summarize` — the per-query engine underneath, for custom reports.
+* :func:`topk_neighbours` — the ``k`` best gallery items per query, as the engine scores them (search).
+* :class:`AttributeMAP` / :class:`TripletAccuracy` — attribute-specific MAP and Zappos50k triplet prediction
+  (papers 002/003), on the same engine.
 """
 
+from fashionret.eval.attribute import AttributeMAP, TripletAccuracy
 from fashionret.eval.metric import RetrievalMetric
 from fashionret.eval.ranking import (
     DEFAULT_TOPK,
@@ -14,14 +18,18 @@ from fashionret.eval.ranking import (
     query_ranks,
     retrieval_metrics,
     summarize,
+    topk_neighbours,
 )
 
 __all__ = [
     "DEFAULT_TOPK",
+    "AttributeMAP",
     "QueryRanks",
     "RetrievalMetric",
+    "TripletAccuracy",
     "default_chunk_size",
     "query_ranks",
     "retrieval_metrics",
     "summarize",
+    "topk_neighbours",
 ]

@@ -27,3 +27,25 @@ def chance_topk(query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Se
         miss = np.prod(np.clip((g - r[:, None] - i) / (g - i), 0.0, None), axis=1)
         out[f"top{k}"] = float(np.mean(1.0 - miss)) if len(r) else float("nan")
     return out
+
+
+def chance_map(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> float:
+    """Expected mAP of a uniformly random gallery order, over queries that have a match.
+
+    With ``R`` relevant items among ``G``, ``AP = (1/R) sum_k rel(k) P@k``; by linearity, with
+    ``P(rel(k)) = R/G`` and ``P(rel(j) rel(k)) = R(R-1) / (G(G-1))`` for ``j < k``:
+    ``E[AP] = (1/G) [H_G + (R-1)/(G-1) (G - H_G)]`` (``H_G`` the G-th harmonic number; ``E[AP] = 1`` for
+    ``G = 1``). It is what the ranking engine's AP averages to over all orderings of the gallery.
+    """
+    q = np.asarray(query_labels)
+    labels, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
+    r_of = dict(zip(labels.tolist(), counts.tolist()))
+    r = np.array([r_of.get(x, 0) for x in q.tolist()], dtype=np.float64)
+    r = r[r > 0]
+    g = len(gallery_labels)
+    if not len(r):
+        return float("nan")
+    if g == 1:
+        return 1.0
+    h = float(np.sum(1.0 / np.arange(1, g + 1)))
+    return float(np.mean((h + (r - 1) / (g - 1) * (g - h)) / g))

@@ -421,6 +421,50 @@ def query_ranks(
     return QueryRanks(first_rank=first_rank, ap=ap, num_relevant=num_rel, gallery_size=num_g)
 
 
+def topk_neighbours(
+    query_emb: Tensor,
+    gallery_emb: Tensor,
+    k: int,
+    *,
+    similarity: Similarity = "cosine",
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The ``k`` best gallery items per query: ``(indices [Q, k] int64, scores [Q, k])``, best first.
+
+    Scores are the engine's own (:func:`_score_fn`: cosine similarity, or ``2 q.g - ||g||^2`` for
+    ``"euclidean"``, which orders like the negative squared distance), computed chunk by chunk as in
+    :func:`query_ranks`, so a query's list is the exact order that the metrics rank. Equal scores are listed
+    in gallery order (a stable sort); the metrics' pessimistic tie rule concerns relevance only and does not
+    reorder a list. ``k`` larger than the gallery returns the whole gallery. Used by ``fashionret-search``
+    and the retrieval figures.
+    """
+    q, g, _, _ = validate_inputs(
+        query_emb,
+        gallery_emb,
+        torch.zeros(query_emb.shape[0], dtype=torch.int64, device=query_emb.device)
+        if isinstance(query_emb, Tensor) and query_emb.ndim == 2
+        else query_emb,
+        torch.zeros(gallery_emb.shape[0], dtype=torch.int64, device=gallery_emb.device)
+        if isinstance(gallery_emb, Tensor) and gallery_emb.ndim == 2
+        else gallery_emb,
+        similarity,
+    )
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    num_q, num_g = q.shape[0], g.shape[0]
+    k = min(k, num_g)
+    chunk = min(chunk_size or default_chunk_size(num_g, q.device, q.dtype), num_q)
+    prepare, product, finish = _score_fn(q, g, similarity)
+    indices = torch.empty(num_q, k, dtype=torch.int64, device=q.device)
+    scores = torch.empty(num_q, k, dtype=q.dtype, device=q.device)
+    for c0 in range(0, num_q, chunk):
+        rows = torch.arange(c0, min(c0 + chunk, num_q), device=q.device)
+        s = finish(product(prepare(rows)))
+        top_s, top_i = torch.sort(s, dim=1, descending=True, stable=True)
+        indices[rows], scores[rows] = top_i[:, :k], top_s[:, :k]
+    return indices, scores
+
+
 # ---------------------------------------------------------------------------------------------- summary
 def _check_topk(topk: Sequence[int]) -> tuple[int, ...]:
     if isinstance(topk, int):

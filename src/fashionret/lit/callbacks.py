@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from fashionret.eval import query_ranks
+from fashionret.eval import AttributeMAP, RetrievalMetric, query_ranks
+from fashionret.lit.attribute_figures import render_attribute_figures
 from fashionret.viz import gradcam_maps, gradcam_panel, retrieval_grid, select_queries, topk_gallery
 from fashionret.viz.grid import outcome
 
@@ -97,6 +98,16 @@ class ValidationTripletLoss(Callback):
         super().__init__()
         self.C, self.N, self.seed, self.key = classes_per_batch, images_per_class, seed, key
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(getattr(pl_module, "val_metric", None), RetrievalMetric) or not callable(
+            getattr(pl_module, "loss", None)
+        ):
+            raise ValueError(
+                f"callback ValidationTripletLoss needs an identity-retrieval module (a batch loss `loss(embeddings, "
+                f"labels)` and a RetrievalMetric val_metric); {type(pl_module).__name__} has none: drop it "
+                "(e.g. callbacks=default)"
+            )
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         data = collect_eval_embeddings(pl_module.val_metric)
         if data is None:
@@ -159,14 +170,15 @@ class ModelInfo(Callback):
 
 class RetrievalFigures(Callback):
     """After testing: a query -> top-k grid (paper 000 Fig. 6, true matches framed green) and Grad-CAM maps
-    over the same queries (Fig. 7), written to ``dirpath`` as PNG (+ a JSON index) and logged to every W&B
-    logger of the trainer.
+    over the same queries (Fig. 7) — for attribute-specific retrieval one query per attribute ranked among that
+    attribute's candidates (paper 002 Fig. 5) and the model's ASA attention maps (Fig. 7) — written to
+    ``dirpath`` as PNG (+ a JSON index) and logged to every W&B logger of the trainer.
 
     Args:
         num_queries: rows of the grid.
         topk: gallery images per row (Fig. 6 shows the top 3).
         selection: ``stratified`` (best / good / bad thirds, as Fig. 6's rows), ``random`` or ``first``.
-        gradcam: also write Grad-CAM maps.
+        gradcam: also write Grad-CAM maps (attribute models: their ASA attention maps instead).
         target_layers: ``auto`` (the model's ``gradcam_target_layers()``: PAResNet's CBAM outputs) or dotted
             module names inside the model (e.g. ``[reduce]``).
         dirpath: output folder (default: ``<trainer.default_root_dir>/figures``).
@@ -194,6 +206,13 @@ class RetrievalFigures(Callback):
         self._state: dict | None = None
         self.written: list[Path] = []
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not callable(getattr(getattr(pl_module, "test_metric", None), "samples", None)):
+            raise ValueError(
+                f"callback RetrievalFigures needs a module whose test_metric buffers its samples "
+                f"(RetrievalMetric or AttributeMAP); {type(pl_module).__name__} has none"
+            )
+
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         data = collect_eval_embeddings(pl_module.test_metric)  # a collective under DDP: every rank calls it
         if trainer.is_global_zero and data is not None:
@@ -204,6 +223,9 @@ class RetrievalFigures(Callback):
         if not trainer.is_global_zero or state is None:
             return
         datasets = getattr(getattr(trainer, "datamodule", None), "datasets", {}) or {}
+        if getattr(getattr(trainer, "datamodule", None), "task", None) == "triplet":
+            log.info("RetrievalFigures: triplet prediction (Zappos50k) has no ranking to draw")
+            return
         if "test_query" not in datasets or "test_gallery" not in datasets:
             log.warning("RetrievalFigures: the datamodule has no test_query/test_gallery datasets; no figures")
             return
@@ -212,6 +234,19 @@ class RetrievalFigures(Callback):
     # -----------------------------------------------------------------------------------------------------
     def render(self, trainer, pl_module, state, query_ds, gallery_ds, stage: str = "test") -> list[Path]:
         sim = self.similarity or getattr(getattr(pl_module, "hparams", {}), "similarity", None) or "cosine"
+        if isinstance(pl_module.test_metric, AttributeMAP):  # per attribute: Fig. 5 grid + ASA maps (paper 002)
+            names = list(getattr(getattr(trainer, "datamodule", None), "attribute_names", []) or [])
+            out = Path(self.dirpath or Path(trainer.default_root_dir) / "figures")
+            written, images = render_attribute_figures(
+                pl_module, state, query_ds, gallery_ds, out, stage, num_queries=self.num_queries, topk=self.topk,
+                selection=self.selection, seed=self.seed, thumb_size=self.thumb_size, similarity=sim, names=names,
+                attention=self.gradcam,
+            )  # fmt: skip
+            for lg in _wandb_loggers(trainer):
+                for key, (img, caption) in images.items():
+                    lg.log_image(key=key, images=[img], caption=[caption])
+            self.written = written
+            return written
         q, g = state["query"], state["gallery"]
         ranks = query_ranks(q["embeddings"], g["embeddings"], q["labels"], g["labels"], similarity=sim).first_rank
         sel = select_queries(ranks, self.num_queries, self.topk, self.selection, self.seed)

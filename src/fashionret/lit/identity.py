@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fashionret.eval import RetrievalMetric
+from fashionret.lit.optim import configure_optimizers
 
 
 class IdentityRetrievalModule(L.LightningModule):
@@ -82,6 +83,12 @@ class IdentityRetrievalModule(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(self.test_metric, batch, dataloader_idx)
 
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        """Embeddings for serving (``fashionret-search`` indexes and queries, ``fashionret-export``'s check):
+        ``{"embedding": [B, D] float32, "index": [B]}`` from a batch ``{"image": [B, 3, H, W], "index": [B]}``
+        of images prepared by the run's eval transforms."""
+        return {"embedding": self(batch["image"]).float(), "index": batch["index"]}
+
     def _log_metric(self, metric: RetrievalMetric, prefix: str) -> dict[str, float]:
         values = {k: float(v) for k, v in metric.compute().items()}
         metric.reset()
@@ -100,15 +107,6 @@ class IdentityRetrievalModule(L.LightningModule):
 
     # --- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": self.hparams.scheduler_interval,
-                "frequency": 1,
-            },
-        }
+        return configure_optimizers(
+            self, self.optimizer_factory, self.scheduler_factory, self.hparams.scheduler_interval
+        )

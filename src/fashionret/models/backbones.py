@@ -14,6 +14,31 @@ import timm
 import torch
 from torch import nn
 
+#: timm's ImageNet constants, used for a model without a pretrained_cfg
+IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
+
+
+def pretrained_normalization(name: str) -> dict:
+    """Input normalisation the timm model ``name`` was pretrained with: ``{"mean", "std", "interpolation"}``.
+
+    From ``timm.get_pretrained_cfg(name)`` (the default pretrained tag, or the tag in ``name`` such as
+    ``resnet50.a1_in1k``): ``mobilenetv1_100`` and ``inception_resnet_v2`` use mean = std = 0.5, ImageNet
+    ResNets and VGG ImageNet's mean/std; ``interpolation`` is timm's eval resize (``bicubic``, ``bilinear``).
+    A model without a pretrained config gets ImageNet's constants (a choice: what timm's ``resolve_data_config``
+    falls back to as well). The config's ``normalization`` node reads this through the
+    ``${timm_pretrained_cfg:<name>,<key>}`` resolver, so it can be overridden and is stored with the run.
+    """
+    if not timm.is_model(name):
+        raise ValueError(f"unknown timm backbone {name!r} (see timm.list_models())")
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in IMAGENET_NORMALIZATION.items()}
+    return {
+        "mean": [float(v) for v in cfg.mean],
+        "std": [float(v) for v in cfg.std],
+        "interpolation": str(cfg.interpolation or IMAGENET_NORMALIZATION["interpolation"]),
+    }
+
 
 class PretrainedWeightsError(RuntimeError):
     """ImageNet weights could not be fetched or read."""

@@ -38,12 +38,25 @@ class ChannelAttention(nn.Module):
         reduction: ``r``; the hidden layer has ``max(C // r, min_hidden)`` units.
         min_hidden: lower bound on the hidden width (thin branches would otherwise get zero units).
         bias: biases in the two MLP layers.
+        pooling: the spatial descriptors fed to the shared MLP (``("avg", "max")`` as in CBAM); ``("avg",)``
+            gives the squeeze-and-excitation form ``σ(W1 ReLU(W0 v))``, which on a pooled vector ``[B, C, 1, 1]``
+            is AG-MAN's channel attention CA (paper 002 §III-C-4, Fig. 3d).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, min_hidden: int = 1, bias: bool = True):
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 16,
+        min_hidden: int = 1,
+        bias: bool = True,
+        pooling: tuple[str, ...] = ("avg", "max"),
+    ):
         super().__init__()
         if channels < 1 or reduction < 1:
             raise ValueError(f"channels and reduction must be >= 1, got {channels} and {reduction}")
+        if not pooling or any(p not in ("avg", "max") for p in pooling):
+            raise ValueError(f"pooling must name 'avg' and/or 'max', got {pooling!r}")
+        self.pooling = tuple(pooling)
         hidden = max(channels // reduction, min_hidden)
         self.mlp = nn.Sequential(
             nn.Linear(channels, hidden, bias=bias),  # W0
@@ -52,9 +65,9 @@ class ChannelAttention(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        avg = self.mlp(x.mean(dim=(2, 3)))
-        mx = self.mlp(x.amax(dim=(2, 3)))
-        return torch.sigmoid(avg + mx)[:, :, None, None]
+        pooled = {"avg": lambda: x.mean(dim=(2, 3)), "max": lambda: x.amax(dim=(2, 3))}
+        logits = sum(self.mlp(pooled[p]()) for p in self.pooling)
+        return torch.sigmoid(logits)[:, :, None, None]
 
 
 class SpatialAttention(nn.Module):

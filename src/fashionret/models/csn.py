@@ -9,8 +9,17 @@ code); ``learned_mask=false`` uses fixed disjoint binary masks (``embedding_dim 
 condition); ``prein=true`` learns masks initialised to those sections (0.1 elsewhere).
 
 CSN trains with a triplet margin loss on Euclidean distances plus two penalties, the L2 norm of ``f(x)`` and
-the L1 norm of the masks (reference weights 5e-3 and 5e-4): :meth:`regularization` returns both for the last
-forward pass, and the Lightning module weighs them.
+the L1 norm of the masks (reference weights 5e-3 and 5e-4): :meth:`forward_with_aux` returns both beside the
+embeddings, and the Lightning module weighs them.
+
+Two settings, each an experiment file (``conf/experiment/csn_*.yaml``):
+
+* original CSN (its repository): 64-d, unnormalised, Euclidean triplet loss and ranking, both penalties;
+* CSN as paper 002 ran it (the ASEN code's ``ConditionalSimNet``): ResNet-50 block-3 features
+  (``feature_index=3``, 1024 channels) -> GAP -> linear to 1024 -> mask -> L2 normalisation, cosine triplet loss
+  (margin 0.2) and cosine ranking, no penalties, paper 002's recipe.
+
+``similarity`` (``cosine`` when ``normalize`` else ``euclidean``) is what the model is trained and ranked with.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fashionret.models.backbones import Backbone
+from fashionret.models.paresnet import backbone_with_taps
 
 
 class ConditionalSimilarityNetwork(nn.Module):
@@ -33,12 +43,13 @@ class ConditionalSimilarityNetwork(nn.Module):
         learned_mask: bool = True,
         prein: bool = False,
         normalize: bool = False,
+        feature_index: int = -1,
     ):
         super().__init__()
         if n_conditions < 1:
             raise ValueError("n_conditions must be >= 1")
-        self.backbone = backbone
-        self.embed = nn.Linear(backbone.channels[-1], embedding_dim)
+        self.backbone = backbone_with_taps(backbone, (feature_index,))
+        self.embed = nn.Linear(self.backbone.channels[-1], embedding_dim)
         self.n_conditions, self.embedding_dim = n_conditions, embedding_dim
         self.learned_mask, self.normalize = learned_mask, normalize
         self.masks = nn.Embedding(n_conditions, embedding_dim)
@@ -51,7 +62,10 @@ class ConditionalSimilarityNetwork(nn.Module):
                 sections[c, c * width : (c + 1) * width] = 1.0
             self.masks.weight.data.copy_(sections)
             self.masks.weight.requires_grad_(learned_mask)
-        self._last: dict[str, torch.Tensor] = {}
+
+    @property
+    def similarity(self) -> str:
+        return "cosine" if self.normalize else "euclidean"
 
     def embedding(self, x: torch.Tensor) -> torch.Tensor:
         """The condition-free image embedding ``f(x)``."""
@@ -61,7 +75,8 @@ class ConditionalSimilarityNetwork(nn.Module):
         m = self.masks(condition.long())
         return F.relu(m) if self.learned_mask else m
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def forward_with_aux(self, x: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Embeddings and CSN's penalty terms: mean L2 norm of ``f(x)``, mean L1 norm of the masks."""
         if condition.ndim != 1 or condition.shape[0] != x.shape[0]:
             raise ValueError(f"condition must be [B] with B={x.shape[0]}, got shape {tuple(condition.shape)}")
         if bool((condition < 0).any()) or bool((condition >= self.n_conditions).any()):
@@ -69,9 +84,8 @@ class ConditionalSimilarityNetwork(nn.Module):
         emb = self.embedding(x)
         mask = self.mask(condition)
         out = emb * mask
-        self._last = {"embed_norm": emb.norm(p=2, dim=1).mean(), "mask_norm": mask.norm(p=1, dim=1).mean()}
-        return F.normalize(out, dim=-1) if self.normalize else out
+        aux = {"embed_norm": emb.norm(p=2, dim=1).mean(), "mask_norm": mask.norm(p=1, dim=1).mean()}
+        return (F.normalize(out, dim=-1) if self.normalize else out), aux
 
-    def regularization(self) -> dict[str, torch.Tensor]:
-        """CSN's penalties of the last forward pass: mean L2 norm of ``f(x)``, mean L1 norm of the masks."""
-        return dict(self._last)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_aux(x, condition)[0]

@@ -88,7 +88,8 @@ def backbone_with_taps(backbone: Backbone, indices: Sequence[int]) -> Backbone:
     if have == want:
         return backbone
     rebuilt = Backbone(backbone.name, out_indices=want, pretrained=False, **getattr(backbone, "timm_kwargs", {}))
-    rebuilt.body.load_state_dict(backbone.body.state_dict(), strict=True)
+    keep = set(rebuilt.body.state_dict())  # a shallower tap drops the deeper stages' weights
+    rebuilt.body.load_state_dict({k: v for k, v in backbone.body.state_dict().items() if k in keep}, strict=True)
     return rebuilt
 
 

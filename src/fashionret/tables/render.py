@@ -40,8 +40,8 @@ class RowResult:
     def not_ok(self) -> list[Job]:
         return [j for j in self.jobs if j.status != "ok"]
 
-    def cell(self, metric: str) -> Cell:
-        vals = [j.metrics[metric] for j in self.ok if metric in j.metrics and not math.isnan(j.metrics[metric])]
+    def cell(self, metric: str, scale: float = 1.0) -> Cell:
+        vals = [j.metrics[metric] * scale for j in self.ok if metric in j.metrics and not math.isnan(j.metrics[metric])]
         if not vals:
             return Cell()
         return Cell(statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else math.nan, len(vals))
@@ -160,7 +160,7 @@ def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[
             note = f"paper ({res.row.paper_note})" if res.row.paper_note else "paper"
             lines.append([*labels, *extra_p, note, *(fmt_paper(paper.get(m)) if paper else "–" for m in table.metrics)])
             labels = blank
-        cells = [res.cell(m) for m in table.metrics]
+        cells = [res.cell(m, table.scale_of(m)) for m in table.metrics]
         if res.jobs and not res.ok:
             lines.append([*labels, *extra_o, _ours_label(res), *(res.status() for _ in table.metrics)])
         else:
@@ -200,7 +200,7 @@ def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[
         rec += [_size(res) if c == "# size" else "" for c in table.extra_columns]
         rec += [res.status(), len(res.ok), len(res.not_ok)]
         for m in table.metrics:
-            c = res.cell(m)
+            c = res.cell(m, table.scale_of(m))
             p = paper.get(m) if paper else None
             rec += [
                 "" if p is None else p,

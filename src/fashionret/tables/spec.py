@@ -42,9 +42,14 @@ class PaperTable:
     setting: dict[str, str] = field(default_factory=dict)  # the paper's fixed choices (runs that differ are flagged)
     companions: tuple[str, ...] = ()  # tables/figures rendered from the same multirun (Fig. 5 -> Fig. 3, 4)
     metric_titles: dict[str, str] = field(default_factory=dict)  # column titles beyond METRIC_TITLES
+    # ours are multiplied by this per metric before printing / differencing (papers printing percentages: 100)
+    metric_scale: dict[str, float] = field(default_factory=dict)
 
     def title_of(self, metric: str) -> str:
         return self.metric_titles.get(metric) or METRIC_TITLES.get(metric, metric)
+
+    def scale_of(self, metric: str) -> float:
+        return self.metric_scale.get(metric, 1.0)
 
 
 @dataclass(frozen=True)

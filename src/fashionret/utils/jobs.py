@@ -1,5 +1,6 @@
-"""Job hygiene for single runs and multiruns: W&B runs always finished, failures recorded on request,
-and one output directory per job also when Lightning launches DDP worker processes."""
+"""Job hygiene for single runs and multiruns: W&B runs always finished, failures recorded, a summary of the
+failed jobs at the end of a sweep (and a non-zero exit), finished jobs skipped when a sweep is run again into
+its directory, and one output directory per job also when Lightning launches DDP worker processes."""
 
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
+from fashionret.lit.checkpointing import CheckpointDirError
+from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
+from fashionret.utils.resume import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
 FAILURE_FILE = "failure.txt"
+RESULTS_FILE = "results.json"
 
 
 def finish_wandb(failed: bool) -> None:
@@ -29,28 +35,84 @@ def finish_wandb(failed: bool) -> None:
         wandb.finish(exit_code=1 if failed else 0)
 
 
+def job_overrides() -> list[str] | None:
+    """This job's command-line overrides (a multirun job's own), or None outside Hydra."""
+    if not HydraConfig.initialized():
+        return None
+    return list(HydraConfig.get().overrides.task)
+
+
+def finished_result(cfg: DictConfig) -> dict | None:
+    """The ``results.json`` of an earlier, successful run of *this* multirun job, if there is one.
+
+    A sweep run again into its directory (``hydra.sweep.dir=<the sweep's directory>``) finds each job's
+    directory by job number; a job counts as done only if its ``results.json`` says ``ok`` and lists the same
+    overrides (a different sweep in the same directory runs again).
+    """
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        return None
+    file = Path(cfg.paths.output_dir) / RESULTS_FILE
+    try:
+        res = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+    if res.get("status") == "ok" and res.get("overrides") == job_overrides():
+        return res
+    return None
+
+
 def run_job(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict | None:
-    """Run ``task(cfg)``; on failure either re-raise (``on_job_failure=raise``) or record it and return None."""
+    """Run ``task(cfg)``; on failure record it in the job directory (``failure.txt``, ``results.json``), then
+    re-raise (``on_job_failure=raise``) or return None (``record``). A multirun job already finished in an
+    earlier run of the same sweep is skipped (its metrics are returned)."""
+    done = finished_result(cfg)
+    if done is not None:
+        log.info("job already finished (%s says ok): skipped", Path(cfg.paths.output_dir) / RESULTS_FILE)
+        return dict(done.get("test", {}))
     failed = False
     record = cfg.get("on_job_failure", "raise") == "record"
     try:
         return task(cfg)
     except Exception as raised:
         failed = True
-        weights_err = _root_pretrained_error(raised)
+        one_sentence = _one_sentence_error(raised)
+        _record_failure(cfg, one_sentence or raised)
         if record:
             log.exception("job failed; recorded (on_job_failure=record), the sweep goes on")
-            _record_failure(cfg, weights_err or raised)
             return None
-        if weights_err is None:
+        if one_sentence is None:
             raise
-        # one sentence naming both alternatives, not a network stack trace
-        log.error("%s", weights_err)
-        print(weights_err, file=sys.stderr)
+        # one sentence (what failed and what to do), not a stack trace
+        log.error("%s", one_sentence)
+        print(one_sentence, file=sys.stderr)
         raise SystemExit(1) from None
     finally:
         finish_wandb(failed)
         release_distributed()
+
+
+class SweepSummary(Callback):
+    """Hydra callback: at the end of a multirun, print the failed jobs (from their ``results.json``) and exit
+    with status 1 if there are any, so that ``on_job_failure=record`` never ends a broken sweep with 0."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        results = {}
+        for file in sorted(sweep.glob(f"**/{RESULTS_FILE}")):
+            try:
+                results[file.parent] = json.loads(file.read_text())
+            except (OSError, ValueError) as err:
+                results[file.parent] = {"status": "failed", "error": f"unreadable {RESULTS_FILE}: {err}"}
+        failed = {d: r for d, r in results.items() if r.get("status") != "ok"}
+        print(f"\nSweep {sweep}: {len(results) - len(failed)} of {len(results)} jobs ok", flush=True)
+        if not failed:
+            return
+        lines = [f"{len(failed)} failed job(s):"]
+        for d, r in failed.items():
+            lines.append(f"  {d.relative_to(sweep)}: {r.get('error', '?')}  (see {d / FAILURE_FILE})")
+        lines.append(f"Run the same command with hydra.sweep.dir={sweep} to rerun only the jobs that are not ok.")
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 def release_distributed() -> None:
@@ -64,21 +126,38 @@ def release_distributed() -> None:
             os.environ.pop(var, None)
 
 
-def _root_pretrained_error(err: BaseException) -> PretrainedWeightsError | None:
-    """The weight-download error behind ``err`` (Hydra wraps errors raised while instantiating)."""
+ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
+    PretrainedWeightsError,
+    DivergedError,
+    CheckpointDirError,
+    CheckpointFileError,
+)
+
+
+def _one_sentence_error(err: BaseException) -> BaseException | None:
+    """The error behind ``err`` that is already one sentence for the user (Hydra wraps errors raised while
+    instantiating): a failed weight download, a diverged run, a bad checkpoint, ..."""
     seen = 0
     while err is not None and seen < 10:
-        if isinstance(err, PretrainedWeightsError):
+        if isinstance(err, ONE_SENTENCE_ERRORS):
             return err
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
 
 
 def _record_failure(cfg: DictConfig, err: BaseException) -> None:
+    try:
+        _write_failure(cfg, err)
+    except Exception:  # never hide the job's own error behind a failure to record it
+        log.exception("could not record the job's failure in its directory")
+
+
+def _write_failure(cfg: DictConfig, err: BaseException) -> None:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / FAILURE_FILE).write_text("".join(traceback.format_exception(type(err), err, err.__traceback__)))
-    (out / "results.json").write_text(json.dumps({"status": "failed", "error": f"{type(err).__name__}: {err}"}))
+    payload = {"status": "failed", "error": f"{type(err).__name__}: {err}", "overrides": job_overrides()}
+    (out / RESULTS_FILE).write_text(json.dumps(payload, indent=2))
 
 
 def pin_ddp_children_to_job_dir(cfg: DictConfig) -> None:

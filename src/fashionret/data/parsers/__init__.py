@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from fashionret.data.checks import check_duplicates
 from fashionret.data.errors import BadSampleCounter
 from fashionret.data.parsers import asen, c2s, deepfashion2, inshop, street2shop, zappos
 from fashionret.data.table import SampleTable, files_fingerprint
@@ -48,9 +49,13 @@ def get_parser(family: str) -> Any:
 
 
 def parse(family: str, root: Path | str, bad: BadSampleCounter | None = None, options: dict | None = None):
-    """Parse without the cache (``fashionret-data validate``)."""
+    """Parse without the cache (``fashionret-data validate``): the family's parser, then the duplicate checks
+    (:mod:`fashionret.data.checks`); ``table.meta["skipped"]`` holds the skip counts by kind."""
     parser = get_parser(family)
-    return parser.parse(Path(root), bad or BadSampleCounter("error"), **dict(options or {}))
+    bad = bad or BadSampleCounter("error")
+    table = check_duplicates(parser.parse(Path(root), bad, **dict(options or {})), bad)
+    table.meta["skipped"] = dict(bad.counts)
+    return table
 
 
 def load_table(
@@ -77,12 +82,19 @@ def load_table(
             key = files_fingerprint(parser.annotation_files(root), extra)
         cache = Path(cache_dir) / f"{family}-{key}.npz"
         if cache.is_file():
-            log.info("loading parsed %s table from cache %s", family, cache)
-            return SampleTable.load(cache)
+            try:
+                table = SampleTable.load(cache)
+                log.info("loaded parsed %s table from cache %s", family, cache)
+                return table
+            except Exception as err:  # truncated, corrupt, unreadable: the annotation files are the truth
+                log.warning("annotation cache %s is unreadable (%s: %s): re-parsing", cache, type(err).__name__, err)
     bad = BadSampleCounter(on_bad_sample)
-    table = parser.parse(root, bad, **options)
+    table = parse(family, root, bad, options)
     if bad.total:
         log.warning("%s at %s: skipped %d bad annotation rows: %s", family, root, bad.total, dict(bad.counts))
     if cache is not None and not bad.total:  # tables with skips are re-parsed so the skips are logged each run
-        table.save(cache)
+        try:
+            table.save(cache)
+        except OSError as err:
+            log.warning("cannot write the annotation cache %s (%s): parsing again next time", cache, err)
     return table

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.parsers.deepfashion_lists import (
+    check_repeated_box,
     parse_int,
     read_attr_names,
     read_count_list,
@@ -75,6 +76,11 @@ def read_bboxes(bbox_file: Path, bad: BadSampleCounter) -> dict[str, tuple[list[
                 raise DatasetFormatError(bbox_file, lineno, "0 <= x_1 < x_2 and 0 <= y_1 < y_2", " ".join(f[3:7]))
         except DatasetFormatError as err:
             bad(err, "bad_bbox")
+            continue
+        prev = out.get(f[0])
+        if not check_repeated_box(
+            None if prev is None else (prev[0], prev[3]), [x1, y1, x2, y2], bbox_file, lineno, f[0], bad
+        ):
             continue
         out[f[0]] = ([x1, y1, x2, y2], ctype, stype, lineno)
     return out
@@ -150,6 +156,7 @@ def parse(root: Path | str, bad: BadSampleCounter | None = None, test_gallery: s
                     split=split,
                     category=f"{parts[1]}/{parts[2]}",
                     source_line=where,
+                    bbox_source=f"{bbox_file}:{bboxes[path][3]}",
                     clothes_type=ctype,
                     variation=lm[1] if lm else None,
                     landmarks=lm[2] if lm else None,

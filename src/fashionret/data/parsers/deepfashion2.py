@@ -105,7 +105,7 @@ def read_annotation(file: str) -> tuple[dict | None, list[tuple[str, str, str]]]
     """
     errors: list[tuple[str, str, str]] = []
     try:
-        with open(file, encoding="utf-8") as fh:
+        with open(file, encoding="utf-8-sig") as fh:
             data = json.load(fh)
     except json.JSONDecodeError as err:
         return None, [("bad_json", f"valid JSON (line {err.lineno} col {err.colno})", err.msg)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.parsers.deepfashion_lists import (
+    check_repeated_box,
     parse_int,
     read_attr_names,
     read_count_list,
@@ -72,16 +73,18 @@ def parse(root: Path | str, bad: BadSampleCounter | None = None) -> SampleTable:
         attr_names = read_attr_names(names_file) if names_file.is_file() else []
         attrs = read_item_attributes(items_file, len(attr_names) or None, bad)
 
-    bboxes: dict[str, tuple[list[float], int, int, int]] = {}
+    bboxes: dict[str, tuple[list[int], int, int, int]] = {}  # image -> (box, line, clothes type, pose type)
     for lineno, f in read_list_file(bbox_file, ("image_name", "clothes_type", "pose_type"), 7, on_bad_line=bad):
         try:
+            ctype, pose = (parse_int(bbox_file, lineno, t, "clothes/pose type") for t in f[1:3])
             x1, y1, x2, y2 = (parse_int(bbox_file, lineno, t, "bbox coordinate") for t in f[3:7])
             if x2 <= x1 or y2 <= y1:
                 raise DatasetFormatError(bbox_file, lineno, "x_2 > x_1 and y_2 > y_1", " ".join(f[3:7]))
         except DatasetFormatError as err:
             bad(err, "bad_bbox")
             continue
-        ctype, pose = (parse_int(bbox_file, lineno, t, "clothes/pose type") for t in f[1:3])
+        if not check_repeated_box(bboxes.get(f[0]), [x1, y1, x2, y2], bbox_file, lineno, f[0], bad):
+            continue
         bboxes[f[0]] = ([x1, y1, x2, y2], lineno, ctype, pose)
 
     builder = TableBuilder(image_root(root))
@@ -112,6 +115,7 @@ def parse(root: Path | str, bad: BadSampleCounter | None = None) -> SampleTable:
             split=status,
             category=f"{parts[1]}/{parts[2]}",
             source_line=f"{part_file}:{lineno}",
+            bbox_source=f"{bbox_file}:{bboxes[path][1]}",
             clothes_type=bboxes[path][2],
             pose=bboxes[path][3],
             variation=lm[1] if lm else None,

@@ -23,10 +23,13 @@ Protocol decisions:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.table import SampleTable, TableBuilder
+
+log = logging.getLogger(__name__)
 
 FAMILY = "street2shop"
 META = Path("meta/json")
@@ -74,7 +77,7 @@ def annotation_files(root: Path) -> list[Path]:
 
 def _load_list(file: Path) -> list:
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise DatasetFormatError(file, err.lineno, f"valid JSON (column {err.colno})", err.msg) from None
     if not isinstance(data, list):
@@ -88,7 +91,7 @@ def _int(v) -> bool:
 
 def read_photo_ids(file: Path, bad) -> set[int]:
     ids = set()
-    with open(file, encoding="utf-8") as fh:
+    with open(file, encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.strip()
             if not line:
@@ -119,6 +122,7 @@ def parse(
         cats = [c for c in cats if c in set(categories)]
     builder = TableBuilder(root)
     pairs: dict[str, dict[str, int]] = {}
+    whole_image: list[str] = []  # street photos whose box has zero width or height
 
     def image(photo: int) -> str:
         return f"{image_dir}/{photo:09d}.jpg"
@@ -159,10 +163,21 @@ def parse(
                 if not (isinstance(b, dict) and all(isinstance(b.get(k), (int, float)) for k in keys)):
                     bad(DatasetFormatError(pfile, 1, f'entry {i}: "bbox": {{"left","top","width","height"}}', repr(b)))
                     continue
-                if b["width"] <= 0 or b["height"] <= 0 or b["left"] < 0 or b["top"] < 0:
-                    bad(DatasetFormatError(pfile, 1, f"entry {i}: a bbox with width, height > 0", repr(b)), "bad_bbox")
+                if b["left"] < 0 or b["top"] < 0:
+                    bad(DatasetFormatError(pfile, 1, f"entry {i}: a bbox with left, top >= 0", repr(b)), "bad_bbox")
                     continue
-                box = (float(b["left"]), float(b["top"]), float(b["left"] + b["width"]), float(b["top"] + b["height"]))
+                if b["width"] <= 0 or b["height"] <= 0:
+                    # the official files hold such boxes (train_pairs_bags.json: photo 8288, product 4916): the
+                    # street photo is used whole, counted and logged (not an error: the default run must work)
+                    whole_image.append(f"{pfile.name} entry {i} (photo {pp[0]}, product {pp[1]}, box {b})")
+                    box = None
+                else:
+                    box = (
+                        float(b["left"]),
+                        float(b["top"]),
+                        float(b["left"] + b["width"]),
+                        float(b["top"] + b["height"]),
+                    )
                 if (pp, box) in done:
                     continue
                 done.add((pp, box))
@@ -194,4 +209,11 @@ def parse(
                         source_line=f"{rfile}:1 (entry {i})",
                         photo=photo,
                     )
-    return builder.build(meta={"pairs": pairs, "categories": cats})
+    if whole_image:
+        log.warning(
+            "%s: %d street photos have a box of zero width or height and are used whole (first: %s)",
+            FAMILY,
+            len(whole_image),
+            whole_image[0],
+        )
+    return builder.build(meta={"pairs": pairs, "categories": cats, "whole_image_for_empty_box": len(whole_image)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -127,17 +128,33 @@ def synthesize(format: str, out: Path | str, **params) -> Path:
     if format not in FORMATS:
         raise ValueError(f"unknown synthetic format {format!r}; available: {sorted(FORMATS)}")
     out = Path(out)
+    manifest = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
+    if _manifest(out) == json.loads(json.dumps(manifest)):
+        return out  # exactly this dataset (deterministic from its parameters), e.g. just written by another job
     if out.exists():
         shutil.rmtree(out)
-    tmp = out.with_name(out.name + ".partial")
+    # per process: parallel jobs (submitit, DDP ranks) generating the same dataset do not share a folder
+    tmp = out.with_name(f"{out.name}.partial.{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     FORMATS[format](tmp, **params)
-    manifest = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.rename(out)  # a crash mid-way never leaves a half-written dataset that looks complete
+    try:
+        tmp.rename(out)  # a crash mid-way never leaves a half-written dataset that looks complete
+    except OSError:
+        # another process finished the same dataset first (deterministic from the seed): use it
+        if _manifest(out) != json.loads(json.dumps(manifest)):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _manifest(out: Path) -> dict | None:
+    try:
+        return json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
@@ -149,13 +166,8 @@ def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
     out = Path(out)
     params = json.loads(json.dumps(params, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
     want = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
-    man = out / MANIFEST
-    if man.is_file():
-        try:
-            if json.loads(man.read_text()) == json.loads(json.dumps(want)):
-                log.info("reusing synthetic %s dataset at %s", format, out)
-                return out
-        except json.JSONDecodeError:
-            pass
+    if _manifest(out) == json.loads(json.dumps(want)):
+        log.info("reusing synthetic %s dataset at %s", format, out)
+        return out
     log.info("generating synthetic %s dataset at %s (%s)", format, out, params)
     return synthesize(format, out, **params)

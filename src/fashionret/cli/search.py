@@ -1,0 +1,233 @@
+"""``fashionret-search``: index a gallery with a trained run, then query it with images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import OmegaConf
+
+from fashionret.serve.embed import (
+    ImageFiles,
+    OnlyImage,
+    ShardWriter,
+    WithAttribute,
+    embed,
+    list_images,
+    loader,
+    predict_trainer,
+    read_rgb,
+)
+from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
+from fashionret.serve.run import TrainedRun, load_run
+from fashionret.utils.checkpoints import CheckpointError
+from fashionret.viz.grid import retrieval_grid
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Index a gallery with a trained run, then query the index with images: the top-k gallery items per query
+with their scores (cosine similarity, or Euclidean distance for runs trained with it), printed and drawn as
+a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat index instead.
+
+examples:
+  fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx
+  fashionret-search query --index catalogue.idx my_photo.jpg another.jpg --k 5
+"""
+
+
+def _data_split(run: TrainedRun, split: str):
+    """A dataset split of the run's own data config (``test_gallery``, ``test_query``, ``val_gallery``, ...)."""
+    dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
+    dm.setup("test")
+    if split not in dm.datasets:
+        raise SearchIndexError(f"--data {split}: the run's data ({dm.family}) has splits {sorted(dm.datasets)}")
+    ds = dm.datasets[split]
+    t = ds.table
+    items = [{"path": str(Path(t.image_root) / str(t.path[i])), "label": str(t.identity[i])} for i in range(len(ds))]
+    names = list(getattr(dm, "attribute_names", []) or [])
+    return ds, items, names
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    run = load_run(args.run)
+    names: list[str] = []
+    if args.images:
+        files = list_images(args.images)
+        items = [{"path": str(p.resolve()), "label": None} for p in files]
+        source = {"images": str(Path(args.images).resolve())}
+        dataset = None
+    else:
+        dataset, items, names = _data_split(run, args.data)
+        source = {"data": args.data, "family": run.config["data"].get("family")}
+    index = GalleryIndex.create(args.out, run.describe(), source, items, args.shard_size)
+    if names and not index.meta.get("attribute_names"):
+        index.meta["attribute_names"] = names
+        (index.root / "index.json").write_text(json.dumps(index.meta, indent=2, sort_keys=True))
+    done = index.written_shards()
+    start = done * index.shard_size
+    if done == index.num_shards:
+        print(f"{index.root}: complete already ({len(items)} items in {index.num_shards} shards)")
+        return 0
+    if done:
+        print(f"{index.root}: resuming after {done} of {index.num_shards} shards ({start} of {len(items)} items)")
+    if dataset is None:
+        todo = ImageFiles([it["path"] for it in items[start:]], run.transform)
+    else:
+        todo = OnlyImage(dataset, offset=start)
+    writer = ShardWriter(index.shard_size, done, index.write_shard)
+    trainer = predict_trainer([writer], progress=not args.no_progress)
+    t0 = time.perf_counter()
+    trainer.predict(run.module, dataloaders=loader(todo, args.batch_size, args.workers), return_predictions=False)
+    print(
+        f"indexed {len(items) - start} images in {time.perf_counter() - t0:.1f} s -> {index.root} "
+        f"({len(items)} items, {index.num_shards} shards, model={run.info.model_name()}, "
+        f"fingerprint {run.fingerprint[:12]})"
+    )
+    return 0
+
+
+def _default_out() -> Path:
+    root = Path(os.environ.get("FASHIONRET_ROOT") or Path.cwd())
+    return root / "logs" / "search" / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    index = GalleryIndex.open(args.index)
+    attribute = index.attribute_id(args.attribute)
+    run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
+    index.check_embedder(run.describe())
+    if args.images:
+        queries = [{"path": str(Path(p).resolve()), "label": None} for p in args.images]
+        for q in queries:
+            if not Path(q["path"]).is_file():
+                raise FileNotFoundError(f"query image {q['path']} does not exist")
+        dataset = ImageFiles([q["path"] for q in queries], run.transform, attr=attribute)
+    else:
+        ds, queries, _ = _data_split(run, args.data)
+        if args.limit:
+            queries = queries[: args.limit]
+            ds = torch.utils.data.Subset(ds, range(len(queries)))
+        dataset = OnlyImage(ds) if attribute is None else WithAttribute(ds, attribute)
+    q_emb = embed(run.module, dataset, batch_size=args.batch_size)
+    top, scores = index.search(q_emb, args.k, attribute=attribute, backend=args.backend)
+    sim = index.meta["embedder"]["similarity"]
+    shown = distances(q_emb, scores, sim)
+    col = "cosine" if sim == "cosine" else "distance"
+    out = Path(args.out).expanduser() if args.out else _default_out()
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for j, q in enumerate(queries):
+        hits = []
+        for r in range(top.shape[1]):
+            item = index.items[int(top[j, r])]
+            hits.append({"rank": r + 1, "path": item["path"], "label": item.get("label"), col: float(shown[j, r])})
+        results.append({"query": q["path"], "label": q.get("label"), "attribute": attribute, "topk": hits})
+    for j, res in enumerate(results[: args.show]):
+        item = f"  (item {res['label']})" if res["label"] is not None else ""
+        print(f"query {j + 1}/{len(results)}: {res['query']}{item}")
+        print(f"  {'rank':>4}  {col:>8}  {'item':<12}  path")
+        for h in res["topk"]:
+            mark = " *" if _is_match(res, h) else ""
+            print(f"  {h['rank']:>4}  {h[col]:>8.4f}  {h['label'] or '-':<12}  {h['path']}{mark}")
+    if len(results) > args.show:
+        print(f"... {len(results) - args.show} more queries in {out / 'results.json'}")
+    (out / "results.json").write_text(json.dumps({"index": str(index.root), "results": results}, indent=2))
+    grid_rows = results[: args.grid_rows]
+    grid = retrieval_grid(
+        [read_rgb(r["query"]) for r in grid_rows],
+        [[read_rgb(h["path"]) for h in r["topk"]] for r in grid_rows],
+        [[_is_match(r, h) for h in r["topk"]] for r in grid_rows],
+        row_captions=[Path(r["query"]).name for r in grid_rows],
+        cell_captions=[[f"#{h['rank']} {h[col]:.3f}" for h in r["topk"]] for r in grid_rows],
+    )
+    grid.save(out / "grid.png")
+    print(f"(* = same item as the query)\ngrid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
+    return 0
+
+
+def _is_match(query: dict, hit: dict) -> bool:
+    """Same item (labels known on both sides), else the same file."""
+    if query.get("label") is not None and hit.get("label") is not None:
+        return query["label"] == hit["label"]
+    return query["query"] == hit["path"]
+
+
+def quiet_lightning() -> None:
+    """No accelerator banners or tips around a predict-only Trainer."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fashionret-search", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{index,query}")
+    pi = sub.add_parser(
+        "index",
+        help="embed a gallery into an index folder",
+        description="Embed a gallery (an image folder, or a split of the run's dataset) with a trained run into an "
+        "index folder: batched, with a progress bar, written in shards so that an interrupted run resumes.\n\n"
+        "examples:\n  fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx\n"
+        "  fashionret-search index --run logs/train/runs/<run> --data test_gallery --out test_gallery.idx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pi.add_argument("--run", required=True, help="a fashionret-train run directory, or one of its checkpoints")
+    src = pi.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", help="a folder of gallery images (searched recursively)")
+    src.add_argument("--data", help="a split of the run's own dataset: test_gallery, test_query, val_gallery, ...")
+    pi.add_argument("--out", required=True, help="the index folder to write (or to resume)")
+    pi.add_argument("--batch-size", type=int, default=64)
+    pi.add_argument("--shard-size", type=int, default=4096, help="items per shard file (the resume granularity)")
+    pi.add_argument("--workers", type=int, default=0, help="dataloader worker processes")
+    pi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pi.set_defaults(func=cmd_index)
+
+    pq = sub.add_parser(
+        "query",
+        help="print the top-k gallery items for query images and draw them as a grid",
+        description="Embed query images with the run that made the index and print the top-k gallery items per "
+        "query with their scores; writes grid.png and results.json to --out.\n\n"
+        "examples:\n  fashionret-search query --index catalogue.idx my_photo.jpg --k 5\n"
+        "  fashionret-search query --index attr.idx photo.jpg --attribute 2 --backend faiss",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pq.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
+    pq.add_argument("images", nargs="*", default=[], help="query image files")
+    pq.add_argument("--data", help="query with a split of the run's dataset instead (e.g. test_query)")
+    pq.add_argument("--k", type=int, default=10, help="results per query (default 10)")
+    pq.add_argument("--attribute", help="attribute (name or id) for an attribute-conditioned model's index")
+    pq.add_argument("--backend", choices=("exact", "faiss"), default="exact", help="exact engine (default) or faiss")
+    pq.add_argument("--run", help="embed the queries with this run (default: the run that made the index)")
+    pq.add_argument("--limit", type=int, default=0, help="with --data: only the first N queries")
+    pq.add_argument("--show", type=int, default=10, help="queries printed (all are in results.json)")
+    pq.add_argument("--grid-rows", type=int, default=8, help="queries drawn in grid.png")
+    pq.add_argument("--batch-size", type=int, default=64)
+    pq.add_argument("--out", help="folder for grid.png and results.json (default logs/search/<date>_<time>)")
+    pq.set_defaults(func=cmd_query)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "query" and bool(args.images) == bool(args.data):
+        parser().error("query: give query image files or --data SPLIT (one of them)")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_lightning()
+    try:
+        return args.func(args)
+    except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError) as err:
+        print(f"fashionret-search {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

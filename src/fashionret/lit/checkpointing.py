@@ -1,0 +1,81 @@
+"""Checkpoint files that are either complete or absent, and a checkpoint directory checked before training.
+
+:class:`AtomicCheckpointIO` (``conf/trainer/default.yaml`` ``plugins``) writes every checkpoint Lightning saves
+(``ModelCheckpoint``, ``trainer.save_checkpoint``) to a temporary file in the target's own directory, flushes
+it to disk, then renames it over the target: a rename on one filesystem is atomic, so a process killed during
+the write (``kill -9``, a SLURM pre-emption, a full disk) leaves the previous ``last.ckpt`` intact and at most a
+stray ``.<name>.<pid>.tmp`` file, never a truncated checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class CheckpointDirError(OSError):
+    """The checkpoint directory cannot be written; found before training starts."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` with write-to-temp + fsync + rename for local paths (remote URLs as Lightning does)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def checkpoint_dirs(trainer: L.Trainer) -> list[Path]:
+    """The directories the trainer's checkpoint callbacks will write to."""
+    dirs = []
+    for cb in trainer.checkpoint_callbacks:
+        d = getattr(cb, "dirpath", None) or Path(trainer.default_root_dir) / "checkpoints"
+        if "://" not in str(d) and Path(d) not in dirs:
+            dirs.append(Path(d))
+    return dirs
+
+
+def check_checkpoint_dirs(trainer: L.Trainer) -> None:
+    """Create every checkpoint directory and write a probe file there; raise :class:`CheckpointDirError` in one
+    sentence if that fails, so an unwritable directory stops the run before its first epoch, not after it."""
+    for d in checkpoint_dirs(trainer):
+        probe = d / f".write_test.{os.getpid()}"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise CheckpointDirError(
+                f"Cannot write checkpoints to {d} ({err.strerror or err}): nothing was trained; make it writable "
+                "or point paths.output_dir (or callbacks.model_checkpoint.dirpath / "
+                "callbacks.last_checkpoint.dirpath) at a writable directory"
+            ) from None

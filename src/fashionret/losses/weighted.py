@@ -1,0 +1,71 @@
+"""Losses of AG-MAN / AG-MLAN besides the triplet loss: the attribute classification loss (paper 002 eq. 7) and
+the dynamic weighted sum of the two losses (paper 002 eq. 9; paper 003 eq. 9)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+FORMS = ("exp", "linear")
+
+
+def attribute_classification_loss(logits: Tensor, attr: Tensor) -> Tensor:
+    """Eq. 7: ``L_c = -w_a [y_a log σ(x_a) + (1 - y_a) log(1 - σ(x_a))]``, averaged over images and classes.
+
+    ``y`` is the one-hot vector of the image's attribute (all images annotated with an attribute form one class,
+    whatever their value; Fig. 2) and ``w_a = 1`` (the papers give no class weights; the official code uses
+    ``BCEWithLogitsLoss`` without weights, averaged over the anchor, positive and negative images).
+    """
+    target = F.one_hot(attr.long(), logits.shape[1]).to(logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+class DynamicWeightedLoss(nn.Module):
+    """Learned weighting of several losses.
+
+    ``form="exp"`` — paper 002 eq. 9: ``L = sum_i 0.5 * exp(w_i) * L_i + w_i`` with ``w_i`` initialised to 0
+    (``init``); with ``terms=("classification", "triplet")``, ``w_0`` weighs ``L_c`` and ``w_1`` ``L_triplet``.
+    ``form="linear"`` — paper 003 eq. 9 as printed: ``L = sum_i w_i * L_i`` (``init`` 1). Both are learned with the
+    model's optimiser (``learn=false`` freezes them at ``init``; the released AG-MAN code never passes its
+    weights to the optimiser, which amounts to ``learn=false, init=1``). A term missing from the dict passed to
+    :meth:`forward` (a switched-off branch) contributes nothing, not even its ``w_i``.
+
+    Neither form has a minimum in ``w`` (the ``+ w_i`` regulariser of eq. 9 pulls ``w_i`` down while
+    ``0.5 exp(w_i) L_i`` stays positive; the linear form is unbounded below) — with Adam this scales both
+    losses alike and leaves the relative weighting near 1:1, which is what the papers' runs did.
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[str] = ("classification", "triplet"),
+        form: str = "exp",
+        init: float | None = None,
+        learn: bool = True,
+    ):
+        super().__init__()
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        self.terms, self.form = tuple(terms), form
+        start = (0.0 if form == "exp" else 1.0) if init is None else float(init)
+        self.weights = nn.Parameter(torch.full((len(self.terms),), start), requires_grad=learn)
+
+    def forward(self, losses: Mapping[str, Tensor]) -> Tensor:
+        unknown = sorted(set(losses) - set(self.terms))
+        if unknown:
+            raise ValueError(f"DynamicWeightedLoss weighs {self.terms}; got unknown terms {unknown}")
+        total = torch.zeros((), device=self.weights.device)
+        for i, name in enumerate(self.terms):
+            if name not in losses:
+                continue
+            w = self.weights[i]
+            total = total + (0.5 * torch.exp(w) * losses[name] + w if self.form == "exp" else w * losses[name])
+        return total
+
+    def coefficients(self) -> dict[str, float]:
+        """The current multiplier of each loss (``0.5 exp(w_i)`` or ``w_i``), for logging."""
+        w = self.weights.detach()
+        c = 0.5 * torch.exp(w) if self.form == "exp" else w
+        return {name: float(v) for name, v in zip(self.terms, c)}

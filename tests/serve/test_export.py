@@ -1,0 +1,56 @@
+"""``fashionret-export``: the embedder alone, normalisation inside, dynamic batch, equal to PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fashionret.serve.embed import ImageFiles, embed
+from fashionret.serve.export import export, reference_embeddings, run_exported
+from fashionret.serve.run import load_run
+from tests.serve.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def run(trained_run):
+    return load_run(trained_run)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_matches_pytorch(run, fmt, tmp_path):
+    report = export(run, tmp_path / f"emb.{fmt}", fmt)
+    assert report.ok and report.max_abs_diff <= 1e-4
+    # independently of the command's own check: a batch size it did not use, real-looking pixel values
+    x = torch.rand(7, 3, *run.image_size, generator=torch.Generator().manual_seed(5))
+    got, ref = run_exported(report.path, fmt, x), reference_embeddings(run, x, None)
+    assert got.shape == ref.shape == (7, 16)
+    assert float((got - ref).abs().max()) <= 1e-4
+    info = json.loads(report.sidecar.read_text())
+    assert info["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert info["image_size"] == [64, 64] and info["fingerprint"] == run.fingerprint
+
+
+def test_exported_embedder_equals_search_embeddings_of_a_file(run, inshop_root, tmp_path):
+    """Normalisation baked in: resize + [0, 1] scaling outside, then the export gives predict_step's output."""
+    report = export(run, tmp_path / "emb.onnx", "onnx")
+    path = next((inshop_root / "Img").rglob("*.jpg"))
+    ours = embed(run.module, ImageFiles([path], run.transform))
+    img = np.asarray(Image.open(path).convert("RGB"))
+    h, w = run.image_size
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)  # normalization.interpolation: bicubic
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+    assert float((run_exported(report.path, "onnx", x) - ours).abs().max()) <= 1e-4
+
+
+@pytest.mark.slow
+def test_export_command(trained_run, tmp_path):
+    out = run_cli(["fashionret-export", "--run", str(trained_run), "--format", "onnx", "--out",
+                   str(tmp_path / "embedder.onnx")], tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "-> OK" in out.stdout and (tmp_path / "embedder.onnx").is_file()
+    assert (tmp_path / "embedder.onnx.json").is_file()
