@@ -12,7 +12,9 @@ from pathlib import Path
 import hydra
 import pytest
 
+from fashionret.cli import CONFIG_DIR
 from fashionret.cli.common import build
+from fashionret.utils.tasks import models_by_task
 from tests.conftest import compose_cfg
 
 BIN = Path(sys.executable).parent
@@ -78,9 +80,11 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def test_task_mismatch_is_refused_before_anything_is_built(tmp_path):
     out = _run(["model=csn"], tmp_path)  # the demo's identity dataset with an attribute model
     assert out.returncode != 0
+    identity_models = " | ".join(models_by_task(CONFIG_DIR)["identity"])
+    assert {"sn", "sbn", "sban", "dban"} <= set(identity_models.split(" | "))
     assert (
         "model=csn serves attribute-specific retrieval, but data=deepfashion_inshop is a dataset for identity "
-        "retrieval: choose model=dban | sban | sbn | sn for it." in out.stderr
+        f"retrieval: choose model={identity_models} for it." in out.stderr
     )
     assert "KeyError" not in out.stderr and not (tmp_path / "data").exists()  # nothing generated or built
     cfg = compose_cfg("train", ["model=dban", "data=zappos50k"], tmp_path)

@@ -38,7 +38,7 @@ def run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedPr
 
 
 def test_every_sweep_file_has_a_test_and_a_readme_command():
-    names = {p.stem for p in SWEEPS.glob("paper000_*.yaml")}  # papers 002/003: tests/attribute
+    names = {p.stem for p in SWEEPS.glob("paper000_*.yaml")}  # paper001: tests/ahbn; 002/003: tests/attribute
     assert names == set(CASES)
     readme = (SWEEPS / "README.md").read_text()
     for name in names:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from fashionret.cli import CONFIG_PATH
 from fashionret.cli.common import build, print_locations, report_test
+from fashionret.cli.stages import run_stages
 from fashionret.lit.checkpointing import check_checkpoint_dirs
 from fashionret.utils.jobs import job_overrides, run_job
 from fashionret.utils.resume import prepare_resume
@@ -23,6 +24,8 @@ warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is 
 
 
 def train(cfg: DictConfig) -> dict:
+    if cfg.get("stages"):  # config-driven stages (AHBN's two-stage schedule): one fit per stage
+        return run_stages(cfg, train)
     start = time.perf_counter()
     # a resumed run continues in the run its checkpoint came from (true best checkpoint, one metrics history)
     ckpt_path = prepare_resume(cfg) if cfg.get("train", True) else None

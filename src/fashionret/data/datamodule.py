@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from fashionret.data.base import RetrievalDataModuleBase
 from fashionret.data.datasets import RetrievalImageDataset
+from fashionret.data.landmarks import deepfashion_slots
 from fashionret.data.parsers import TASKS
 from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler
@@ -114,6 +115,9 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
             ``attribute_top_k`` most frequent item attributes, 1 / -1 / 0), ``landmarks`` (``[K, 3]`` x, y,
             visibility, moved with the image), or any integer column of the table (``clothes_type``,
             ``category_id``, ``occlusion``, ...).
+        landmark_slots: ``deepfashion``: landmarks go to the 8 fixed DeepFashion slots (L/R collar, sleeve,
+            waistline, hem) whatever the clothes type, so each heatmap is one body part (AHBN, see
+            :mod:`fashionret.data.landmarks`); ``null`` keeps them as listed.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         aux_labels: Sequence[str] = (),
         attribute_top_k: int | None = None,
         preflight: bool = True,
+        landmark_slots: str | None = None,
     ):
         super().__init__()
         if TASKS.get(family, "identity") != "identity":
@@ -160,6 +165,9 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         self.train_exclude = dict(train_exclude or {})
         self.aux_labels, self.attribute_top_k = list(aux_labels or ()), attribute_top_k
         self.preflight = preflight
+        if landmark_slots not in (None, "deepfashion"):
+            raise ValueError(f"data.landmark_slots must be null or 'deepfashion', got {landmark_slots!r}")
+        self.landmark_slots = landmark_slots
         kp = "landmarks" in self.aux_labels
         self.train_transform = compose(transforms.get("train"), seed, keypoints=kp)
         self.eval_transform = compose(transforms.get("eval"), seed, keypoints=kp)
@@ -181,6 +189,8 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                     f"(it has {sorted(set(table.category.tolist()))})"
                 )
             table = table.subset(np.isin(table.category, self.categories))
+        if self.landmark_slots == "deepfashion" and "landmarks" in table.columns and "clothes_type" in table.columns:
+            table.columns["landmarks"] = deepfashion_slots(table.columns["landmarks"], table.columns["clothes_type"])
         self.table = table
         self.group_names = sorted(set(table.category.tolist()))
         identities = sorted(set(table.identity.tolist()))

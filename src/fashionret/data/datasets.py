@@ -117,9 +117,11 @@ def _transform(transform: A.Compose | None, image: np.ndarray, lms: np.ndarray |
         transform.set_random_seed(seed)
     if lms is None:
         return transform(image=image)["image"], None
-    out = transform(image=image, keypoints=lms[:, :2])
-    kp = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 2)
-    vis = lms[:, 2].copy()
+    # visibility rides along as a third keypoint column, so a transform that reorders points (a flip that swaps
+    # left/right landmarks, fashionret.data.landmarks) moves it with its point
+    out = transform(image=image, keypoints=lms[:, :3])
+    kp3 = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 3)
+    kp, vis = kp3[:, :2], kp3[:, 2].copy()
     img = out["image"]
     h, w = (img.shape[-2], img.shape[-1]) if isinstance(img, torch.Tensor) else img.shape[:2]
     outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] >= w) | (kp[:, 1] >= h)

@@ -17,6 +17,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
+from fashionret.data.errors import DatasetNotFoundError
 from fashionret.lit.checkpointing import CheckpointDirError
 from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
@@ -127,6 +128,7 @@ def release_distributed() -> None:
 
 
 ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
+    DatasetNotFoundError,  # a missing dataset: its one line, not a traceback before it
     PretrainedWeightsError,
     DivergedError,
     CheckpointDirError,

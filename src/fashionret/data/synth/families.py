@@ -241,7 +241,14 @@ def write_deepfashion2(
 
 
 # ------------------------------------------------------------------------------------------ Street2Shop (§5)
-S2S_CATEGORIES = (("dresses", "dress"), ("skirts", "skirt"), ("tops", "top"), ("pants", "trousers"))
+S2S_CATEGORIES = (
+    ("dresses", "dress"),
+    ("skirts", "skirt"),
+    ("tops", "top"),
+    ("pants", "trousers"),
+    ("leggings", "trousers"),
+    ("outerwear", "outerwear"),
+)
 
 
 def write_street2shop(

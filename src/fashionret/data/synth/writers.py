@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fashionret.data.synth.families import (
+    C2S_ATTRIBUTES,
+    _c2s_item_attributes,
+    _df1_landmark_fields,
     write_c2s,
     write_deepfashion2,
     write_deepfashion_attr,
@@ -66,14 +69,15 @@ def write_inshop(
 
     Items are split into train and test items; each test item's clean shop view (``1_front``) goes to the
     gallery and its other views (cluttered, "consumer-like") are queries — a synthetic stand-in for the real
-    benchmark, whose query and gallery are both shop photos.
+    benchmark, whose query and gallery are both shop photos. Landmarks (``list_landmarks_inshop.txt``) and item
+    attributes (``list_attr_cloth.txt`` / ``list_attr_items.txt``) are written as for Consumer-to-Shop.
     """
     if images_per_item < 2:
         raise ValueError("images_per_item must be >= 2 (a gallery view and at least one query view)")
     if images_per_item > len(INSHOP_VIEWS):
         raise ValueError(f"images_per_item must be <= {len(INSHOP_VIEWS)} (the official view names)")
     n_train = round(num_items * train_fraction)
-    part_rows, bbox_rows, items = [], [], []
+    part_rows, bbox_rows, lm_rows, attr_rows, items = [], [], [], [], []
     for i in range(num_items):
         cat, kind, ctype = INSHOP_CATEGORIES[i % len(INSHOP_CATEGORIES)]
         spec = sample_spec(spec_seed(seed, i), kind)
@@ -82,16 +86,30 @@ def write_inshop(
         for v in range(images_per_item):
             view = INSHOP_VIEWS[v]
             rel = f"img/{cat}/{item}/01_{view}.jpg"
-            img, (x1, y1, x2, y2) = render_view(spec, view_rng(seed, i, v), image_size, consumer=v > 0)
+            rng = view_rng(seed, i, v)
+            img, box = render_view(spec, rng, image_size, consumer=v > 0)
+            x1, y1, x2, y2 = box
             dest = out / "Img" / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             img.save(dest, quality=92)
             status = "train" if i < n_train else ("gallery" if v == 0 else "query")
             part_rows.append(f"{_pad(rel)}{item} {status}")
             bbox_rows.append(f"{_pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
+            lm_rows.append(f"{_pad(rel)}{ctype}  {1 if v == 0 else 3}  {_df1_landmark_fields(box, ctype, rng, v > 0)}")
+        attr_rows.append(f"{item} " + " ".join(f"{a:>2d}" for a in _c2s_item_attributes(spec)))
     _write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
     _write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
     (out / "Anno/list_item_inshop.txt").write_text(f"{len(items)}\n" + "".join(f"{it}\n" for it in items))
+    lm_header = "image_name  clothes_type  variation_type  " + "  ".join(
+        f"landmark_visibility_{k}  landmark_location_x_{k}  landmark_location_y_{k}" for k in range(1, 9)
+    )
+    _write_list(out / "Anno/list_landmarks_inshop.txt", lm_header, lm_rows)
+    _write_list(
+        out / "Anno/list_attr_cloth.txt",
+        "attribute_name  attribute_type",
+        [f"{zh} {en}".ljust(30) + f"{t}" for zh, en, t in C2S_ATTRIBUTES],
+    )
+    _write_list(out / "Anno/list_attr_items.txt", "item_id attribute_labels", attr_rows)
 
 
 FORMATS: dict[str, Callable[..., None]] = {
