@@ -169,3 +169,27 @@ def test_corrupt_or_unwritable_annotation_cache_is_reparsed(inshop, tmp_path, ca
     with caplog.at_level(logging.WARNING):
         assert len(load_table("deepfashion_inshop", inshop, cache_dir=blocked / "c")) == len(first)
     assert "cannot write the annotation cache" in caplog.text
+
+
+def test_too_small_validation_split_is_widened_or_refused(inshop, family_roots):
+    """The issue's 8-class catalogue: a held-out split of 1 identity ranks to mAP 1.0 every epoch."""
+    dm = _dm(inshop, val_fraction=0.01, val_min_identities=3)  # 1% of 7 identities: widened to 3
+    dm.setup()
+    assert len(set(dm.datasets["val_gallery"].table.identity)) == 3
+    with pytest.raises(ValueError, match=r"holding out 6 of its 7 training identities .* leaves 1, fewer than the 2"):
+        _dm(inshop, val_min_identities=6).setup()
+    c2s = IdentityRetrievalDataModule(
+        family="deepfashion_c2s", root=family_roots["deepfashion_c2s"], transforms={"train": T, "eval": T}
+    )  # the official val partition of the tiny fixture: 2-3 items
+    with pytest.raises(ValueError, match=r"the validation split \(data.val_source=official\) has .* too few to rank"):
+        c2s.setup()
+
+
+def test_wandb_run_id_of_a_run_directory(tmp_path):
+    from fashionret.utils.resume import wandb_run_id
+
+    assert wandb_run_id(tmp_path) is None
+    (tmp_path / "wandb" / "run-20261123_101010-abc123").mkdir(parents=True)
+    (tmp_path / "wandb" / "offline-run-20261123_111111-zz9").mkdir()
+    (tmp_path / "wandb" / "latest-run").mkdir()
+    assert wandb_run_id(tmp_path) == "zz9"  # the newest by its time stamp, online or offline

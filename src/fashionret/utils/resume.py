@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 CKPT_DIR = "checkpoints"
 LAST = "last.ckpt"
-_WANDB_RUN = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-(?P<id>[a-z0-9]+)$")
+_WANDB_RUN = re.compile(r"^(?:offline-)?run-(?P<stamp>\d{8}_\d{6})-(?P<id>[a-z0-9]+)$")
 
 
 def run_dir_of(ckpt: Path) -> Path | None:
@@ -40,8 +40,8 @@ def run_dir_of(ckpt: Path) -> Path | None:
 
 def wandb_run_id(run_dir: Path) -> str | None:
     """The id of the newest W&B run stored under ``<run>/wandb/`` (online or offline), if any."""
-    runs = sorted((p for p in (run_dir / "wandb").glob("*run-*") if _WANDB_RUN.match(p.name)), key=lambda p: p.name)
-    return _WANDB_RUN.match(runs[-1].name)["id"] if runs else None
+    runs = [m for p in (run_dir / "wandb").glob("*run-*") if (m := _WANDB_RUN.match(p.name))]
+    return max(runs, key=lambda m: m["stamp"])["id"] if runs else None
 
 
 def check_checkpoint_file(path: Path, cfg: DictConfig) -> None:
