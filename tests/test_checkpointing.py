@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,16 +93,17 @@ def test_truncated_or_foreign_ckpt_path_is_one_sentence(inshop_root, tmp_path, c
         torch.save({"weights": torch.ones(2)}, bad)
     else:
         bad.write_bytes(content)
-    size = bad.stat().st_size
     cfg = compose_cfg("train", tiny_overrides(inshop_root, f"ckpt_path={bad}"), tmp_path / "run")
     with pytest.raises(SystemExit):
         run_job(train, cfg)
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f"ckpt_path={bad} ({size} bytes) ") and "Lightning checkpoint" in err
+    assert re.match(rf"ckpt_path={re.escape(str(bad))} \(\d+(\.\d)? (bytes|KB)\) ", err), err
+    assert err.endswith("expected a Lightning checkpoint written by fashionret-train")
     assert ("holds ['weights']" in err) == (content == "foreign")
+    assert not (tmp_path / "run" / "csv").exists()  # nothing was built or trained
 
 
-def test_resume_after_the_best_epoch_continues_the_run_and_tests_the_best(inshop_root, tmp_path):
+def test_resume_after_the_best_epoch_continues_the_run_and_tests_the_best(inshop_root, tmp_path, capsys):
     first = tmp_path / "first"
     cfg = compose_cfg("train", tiny_overrides(inshop_root, "trainer.max_epochs=2", *BEST_IS_EPOCH_0), first)
     (first / ".hydra").mkdir(parents=True)  # what makes it a run directory (Hydra writes the config there)
@@ -117,6 +119,11 @@ def test_resume_after_the_best_epoch_continues_the_run_and_tests_the_best(inshop
     assert _epochs_in_csv(first) == [0, 1, 2, 3]  # one history
     assert str(first) in (again / "resumed_in.txt").read_text()
     assert not (again / "checkpoints").exists()
+
+    other = [f"ckpt_path={first}/checkpoints/last.ckpt", "model=sbn"]
+    with pytest.raises(SystemExit):
+        run_job(train, compose_cfg("train", tiny_overrides(inshop_root, *other), tmp_path / "other"))
+    assert "was trained with model=" in capsys.readouterr().err
 
 
 def _run_dir(root: Path) -> Path:

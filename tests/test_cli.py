@@ -53,6 +53,8 @@ def test_missing_data_root_names_path_and_family(tmp_path):
     )
     assert out.returncode != 0
     assert f"{missing} not found" in out.stderr and "deepfashion_inshop" in out.stderr
+    assert "Traceback" not in out.stderr  # its one line, not a traceback before it
+    assert out.stderr.strip().splitlines()[-1].startswith(f"{missing} not found")
 
 
 def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):

@@ -32,6 +32,32 @@ def test_failed_download_is_one_sentence_naming_both_alternatives(monkeypatch):
     assert info.value.__cause__ is None  # no network stack trace chained
 
 
+def test_offline_pretrained_fails_in_seconds(monkeypatch, tmp_path):
+    """No HF_HUB_OFFLINE, no network, nothing cached: one sentence after a short probe, not a minute of retries."""
+    import socket
+    import time
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf/hub"))
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf/hub"))
+    probed = []
+
+    def no_network(address, timeout=None, **kwargs):
+        probed.append((address, timeout))
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    start = time.perf_counter()
+    with pytest.raises(PretrainedWeightsError, match=r"backbone\.pretrained=false") as info:
+        Backbone("resnet18", pretrained=True)
+    assert time.perf_counter() - start < 10
+    assert probed == [(("huggingface.co", 443), 3.0)]
+    assert "ConnectionError" in str(info.value) and info.value.__cause__ is None
+
+
 def test_checkpoint_path_loads_local_weights(tmp_path):
     src = Backbone("resnet18", pretrained=False)
     # a full-model state dict as timm would save it (the feature extractor drops fc.* on load)

@@ -12,7 +12,7 @@ from fashionret.eval import retrieval_metrics
 from fashionret.eval.chance import chance_map, chance_topk
 
 
-@pytest.mark.parametrize("gallery", [[0, 0, 1, 2, 3], [0, 0, 0, 1, 2], [0, 1, 2, 3, 4]])
+@pytest.mark.parametrize("gallery", [[0, 0, 1, 2], [0, 0, 0, 1], [0, 1, 2, 3]])
 def test_chance_equals_mean_over_every_gallery_order(gallery):
     gallery_labels = torch.tensor(gallery)
     query_labels = torch.tensor([0, 1, 2])

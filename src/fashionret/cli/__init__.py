@@ -19,6 +19,11 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 _CHECKOUT = _PACKAGE.parents[1]
 
 
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: plain text (no reST double backquotes)."""
+    return (doc or "").replace("``", "").strip()
+
+
 def _packaged(name: str) -> bool:
     return (_PACKAGE / name / ("train.yaml" if name == "conf" else "README.md")).is_file()
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
@@ -22,6 +23,35 @@ from fashionret.utils.tasks import check_task
 log = logging.getLogger(__name__)
 
 
+#: config tree order (lightning-hydra-template style); the remaining top-level keys follow
+TREE_FIRST = ("data", "model", "normalization", "loss", "optimizer", "scheduler", "lit", "trainer", "callbacks")
+
+
+@rank_zero_only
+def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None) -> None:
+    """Print the resolved composed config as a rich tree (one branch per group, YAML inside) and save it as
+    ``config_tree.log`` in the run directory; Hydra's own ``.hydra/config.yaml`` keeps the unresolved one."""
+    import rich
+    import rich.syntax
+    import rich.tree
+
+    tree = rich.tree.Tree("CONFIG", style="bold", guide_style="dim")
+    keys = [k for k in TREE_FIRST if k in cfg] + [k for k in cfg if k not in TREE_FIRST and k != "hydra"]
+    for key in keys:
+        branch = tree.add(str(key), style="bold cyan", guide_style="dim")
+        node = cfg[key]
+        container = isinstance(node, DictConfig | ListConfig)
+        # lit shows its references (${model}, ...) rather than second copies of those branches
+        text = OmegaConf.to_yaml(node, resolve=key != "lit") if container else str(node)
+        branch.add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+    rich.print(tree)
+    if save_to is not None:
+        path = Path(save_to)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            rich.print(tree, file=f)
+
+
 def build(cfg: DictConfig, with_callbacks: bool = True):
     """Datamodule, LightningModule and Trainer from the composed config.
 
@@ -30,6 +60,8 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     rebuild the model from).
     """
     check_task(cfg, CONFIG_DIR, hydra_choices().get("model"))  # model/data task mismatch: refused before building
+    if cfg.get("print_config", True):
+        print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -88,6 +120,21 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     out.mkdir(parents=True, exist_ok=True)
     payload = {"status": "ok", "test": metrics, "chance": chance, **extra}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+    log_wandb_summary(trainer, metrics, chance)
+
+
+def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dict[str, float]) -> None:
+    """Final test metrics into each W&B run's summary (the columns of a sweep group's run table) and as a
+    ``test/summary`` table (metric, ours, chance)."""
+    for lg in trainer.loggers:
+        if type(lg).__name__ != "WandbLogger":
+            continue
+        import wandb
+
+        run = lg.experiment
+        run.summary.update({f"test/{k}": v for k, v in metrics.items()})
+        rows = [[k, float(v), chance.get(k)] for k, v in sorted(metrics.items()) if "/" not in k]
+        run.log({"test/summary": wandb.Table(columns=["metric", "ours", "chance"], data=rows)})
 
 
 def print_locations(cfg: DictConfig, trainer: L.Trainer, what: str = "run") -> None:

@@ -1,5 +1,6 @@
 """``fashionret-data``: generate synthetic datasets in official layouts, and check datasets on disk.
 
+examples:
 fashionret-data synth --format F --out DIR [--num-items 40 --images-per-item 4 --image-size 96 --seed 0]
 fashionret-data validate --format F --root DIR [--keep-going] [--skip-images] [--option KEY=VALUE ...]
 fashionret-data stats --format F --root DIR [--keep-going] [--option KEY=VALUE ...]
@@ -18,6 +19,7 @@ from collections import Counter
 
 import numpy as np
 
+from fashionret.cli import help_text
 from fashionret.data.datamodule import query_gallery
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.parsers import PARSERS, TASKS, parse
@@ -243,7 +245,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ap = argparse.ArgumentParser(prog="fashionret-data", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="fashionret-data", description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("synth", help="write a synthetic dataset in a family's official on-disk layout")
     s.add_argument("--format", required=True, choices=sorted(FORMATS))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from fashionret.serve.export import FORMATS, TOLERANCE, export
@@ -12,9 +13,10 @@ from fashionret.serve.run import load_run
 from fashionret.utils.checkpoints import CheckpointError
 
 DESCRIPTION = """\
-Export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or TorchScript, then
-check in the same command that the exported file gives the run's PyTorch embeddings (onnxruntime for ONNX)
-within --tolerance. A JSON file beside the export says what input it takes and how it was checked.
+fashionret-export: export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or
+TorchScript, then check in the same command that the exported file gives the run's PyTorch embeddings
+(onnxruntime for ONNX) within --tolerance. A JSON file beside the export says what input it takes and how
+it was checked.
 
 examples:
   fashionret-export --run logs/train/runs/<run> --format onnx
@@ -38,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Lightning's own deprecation notice about torch internals: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     try:
         run = load_run(args.run)
     except (CheckpointError, FileNotFoundError) as err:

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -33,9 +34,10 @@ from fashionret.viz.grid import retrieval_grid
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Index a gallery with a trained run, then query the index with images: the top-k gallery items per query
-with their scores (cosine similarity, or Euclidean distance for runs trained with it), printed and drawn as
-a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat index instead.
+fashionret-search: index a gallery with a trained run, then query the index with images: the top-k gallery
+items per query with their scores (cosine similarity, or Euclidean distance for runs trained with it),
+printed and drawn as a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat
+index instead.
 
 examples:
   fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx
@@ -110,12 +112,14 @@ def cmd_query(args: argparse.Namespace) -> int:
             if not Path(q["path"]).is_file():
                 raise FileNotFoundError(f"query image {q['path']} does not exist")
         dataset = ImageFiles([q["path"] for q in queries], run.transform, attr=attribute)
+        shown_image = dataset.load_image
     else:
         ds, queries, _ = _data_split(run, args.data)
         if args.limit:
             queries = queries[: args.limit]
             ds = torch.utils.data.Subset(ds, range(len(queries)))
         dataset = OnlyImage(ds) if attribute is None else WithAttribute(ds, attribute)
+        shown_image = getattr(ds, "dataset", ds).load_image  # as the model saw it (cropped to its box)
     q_emb = embed(run.module, dataset, batch_size=args.batch_size)
     top, scores = index.search(q_emb, args.k, attribute=attribute, backend=args.backend)
     sim = index.meta["embedder"]["similarity"]
@@ -142,7 +146,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     (out / "results.json").write_text(json.dumps({"index": str(index.root), "results": results}, indent=2))
     grid_rows = results[: args.grid_rows]
     grid = retrieval_grid(
-        [read_rgb(r["query"]) for r in grid_rows],
+        [shown_image(j) for j in range(len(grid_rows))],
         [[read_rgb(h["path"]) for h in r["topk"]] for r in grid_rows],
         [[_is_match(r, h) for h in r["topk"]] for r in grid_rows],
         row_captions=[Path(r["query"]).name for r in grid_rows],
@@ -221,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "query" and bool(args.images) == bool(args.data):
         parser().error("query: give query image files or --data SPLIT (one of them)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Lightning's own deprecation notice about torch internals: nothing a user can act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     quiet_lightning()
     try:
         return args.func(args)

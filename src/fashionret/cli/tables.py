@@ -1,5 +1,6 @@
 """``fashionret-tables``: render a paper table from a multirun directory (or a W&B group).
 
+examples:
     fashionret-tables logs/paper000_table1/multiruns/2025-01-01_12-00-00
     fashionret-tables logs/paper000_fig5/multiruns/<date> --table paper000_fig4
     fashionret-tables --wandb-group <group> --wandb-project <entity>/fashionret --table paper000_table2
@@ -16,12 +17,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from fashionret.cli import help_text
 from fashionret.tables import FIGURES, TABLES, collect_multirun, collect_wandb, get
 from fashionret.tables.render import render_categories, render_table
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fashionret-tables", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="fashionret-tables", description=help_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("multirun_dir", nargs="?", help="a Hydra multirun directory (hydra.sweep.dir)")
     p.add_argument("--table", action="append", help=f"table to render (repeatable): {sorted(TABLES) + sorted(FIGURES)}")
     p.add_argument("--out", help="folder for <table>.md and <table>.csv (default: <multirun_dir>/tables)")

@@ -7,8 +7,12 @@ tests ``pretrained=false``. A failed download ends in one sentence naming both a
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 import timm
 import torch
@@ -51,6 +55,63 @@ def _pretrained_error(name: str, err: Exception) -> PretrainedWeightsError:
     )
 
 
+#: seconds to wait for the weights' host before declaring the network unreachable
+NETWORK_PROBE_TIMEOUT_S = 3.0
+
+
+def _cached_weights(cfg) -> bool:
+    """The pretrained weights are in the Hugging Face or torch hub cache already (no network needed)."""
+    if getattr(cfg, "hf_hub_id", None):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # pragma: no cover
+            return False
+        for filename in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+            if isinstance(try_to_load_from_cache(cfg.hf_hub_id.split("@")[0], filename), str):
+                return True
+        return False
+    url = getattr(cfg, "url", None)
+    return bool(url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name).is_file()
+
+
+def unreachable_weights_host(name: str) -> str | None:
+    """The host timm would download ``name``'s ImageNet weights from, if it cannot be reached now (else None).
+
+    Offline, a download fails only after about a minute of retries; a short TCP probe of the host (unless the
+    weights are cached, or ``HF_HUB_OFFLINE`` makes the hub fail at once anyway) turns that into seconds.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return None
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None or _cached_weights(cfg):
+        return None
+    if getattr(cfg, "hf_hub_id", None):
+        host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    elif getattr(cfg, "url", None):
+        host = urlparse(cfg.url).hostname or ""
+    else:
+        return None
+    return None if _reachable(host, NETWORK_PROBE_TIMEOUT_S) else host
+
+
+def _reachable(host: str, timeout: float) -> bool:
+    """A TCP connection to ``host:443`` within ``timeout`` seconds, name lookup included (``getaddrinfo``
+    ignores socket timeouts and can hang for half a minute without DNS: the probe runs in a daemon thread)."""
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            ok.append(False)
+
+    thread = threading.Thread(target=probe, name="fashionret-weights-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(ok and ok[0])
+
+
 class Backbone(nn.Module):
     """A timm model as a feature extractor tapped at stage indices (timm's ``features_only``).
 
@@ -80,6 +141,9 @@ class Backbone(nn.Module):
             kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
         else:
             kwargs["pretrained"] = pretrained
+            host = unreachable_weights_host(name) if pretrained else None
+            if host:
+                raise _pretrained_error(name, ConnectionError(f"{host} is not reachable"))
         try:
             self.body = timm.create_model(name, **kwargs)
         except (OSError, RuntimeError, ValueError, ConnectionError) as err:

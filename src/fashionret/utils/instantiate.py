@@ -31,12 +31,13 @@ def wandb_offline_default() -> bool:
 
 
 def _job_identity() -> tuple[str | None, str | None]:
-    """(run name, group) for W&B: the job's overrides, and the sweep directory in a multirun."""
+    """(run name, group) for W&B: the job's overrides, and in a multirun ``<sweep>-<date>_<time>``, the sweep's
+    config name (``paper000_table2``; ``train`` for an ad-hoc ``-m``) and its directory's timestamp."""
     if not HydraConfig.initialized():
         return None, None
     hc = HydraConfig.get()
     name = hc.job.override_dirname or hc.job.name
-    group = Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    group = f"{hc.job.config_name}-{Path(hc.sweep.dir).name}" if hc.mode == RunMode.MULTIRUN else None
     return name, group
 
 

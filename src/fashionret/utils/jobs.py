@@ -17,10 +17,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, read_write
 
+from fashionret.data.errors import DatasetNotFoundError
 from fashionret.lit.checkpointing import CheckpointDirError
 from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
-from fashionret.utils.resume import CheckpointFileError
+from fashionret.utils.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,11 @@ def release_distributed() -> None:
 
 
 ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
+    DatasetNotFoundError,  # a missing dataset: its one line, not a traceback before it
     PretrainedWeightsError,
     DivergedError,
     CheckpointDirError,
-    CheckpointFileError,
+    CheckpointError,
 )
 
 

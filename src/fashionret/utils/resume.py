@@ -18,39 +18,17 @@ import re
 import time
 from pathlib import Path
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
+
+from fashionret.utils.checkpoints import check_model_matches, inspect_checkpoint
 
 log = logging.getLogger(__name__)
 
 CKPT_DIR = "checkpoints"
 LAST = "last.ckpt"
 _WANDB_RUN = re.compile(r"^(?:offline-)?run-\d{8}_\d{6}-(?P<id>[a-z0-9]+)$")
-
-
-class CheckpointFileError(ValueError):
-    """``ckpt_path`` is missing, truncated or not a Lightning checkpoint (one sentence)."""
-
-
-def check_checkpoint_file(path: Path) -> None:
-    """Open ``path`` as a Lightning checkpoint (tensors memory-mapped, not read) or raise one sentence naming the
-    file, its size and what was expected."""
-    if not path.is_file():
-        raise CheckpointFileError(f"ckpt_path={path} does not exist (expected a Lightning .ckpt file)")
-    size = path.stat().st_size
-    expected = "a Lightning checkpoint (a torch zip archive with 'state_dict' and 'pytorch-lightning_version')"
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise CheckpointFileError(
-            f"ckpt_path={path} ({size} bytes) cannot be read as {expected}; it is truncated or not a checkpoint "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "pytorch-lightning_version" not in ckpt:
-        keys = sorted(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointFileError(f"ckpt_path={path} ({size} bytes) is not {expected}; it holds {keys}")
 
 
 def run_dir_of(ckpt: Path) -> Path | None:
@@ -66,6 +44,15 @@ def wandb_run_id(run_dir: Path) -> str | None:
     return _WANDB_RUN.match(runs[-1].name)["id"] if runs else None
 
 
+def check_checkpoint_file(path: Path, cfg: DictConfig) -> None:
+    """The checkpoint opens as a fashionret Lightning checkpoint of the model the config asks for, or one
+    :class:`~fashionret.utils.checkpoints.CheckpointError` sentence (file, size, what was expected; "trained with
+    model=dban")."""
+    info = inspect_checkpoint(path, what="ckpt_path")
+    choice = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
+    check_model_matches(info, cfg.get("model"), choice)
+
+
 def _is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -73,8 +60,8 @@ def _is_multirun() -> bool:
 def prepare_resume(cfg: DictConfig) -> Path | None:
     """Set up ``cfg`` to resume where its checkpoint was written; returns the checkpoint to fit from (or None).
 
-    * ``ckpt_path`` given: checked (:func:`check_checkpoint_file`); if it lies in a run directory, that run's
-      directory becomes ``paths.output_dir`` and its W&B run id is reused.
+    * ``ckpt_path`` given: checked (:func:`check_checkpoint_file`, before anything is built); if it lies in a
+      run directory, that run's directory becomes ``paths.output_dir`` and its W&B run id is reused.
     * no ``ckpt_path`` in a multirun job whose directory holds ``checkpoints/last.ckpt`` (an interrupted job of
       a sweep run again into its directory): that checkpoint.
     """
@@ -83,12 +70,12 @@ def prepare_resume(cfg: DictConfig) -> Path | None:
         last = Path(cfg.paths.output_dir) / CKPT_DIR / LAST
         if _is_multirun() and last.is_file():
             log.info("this multirun job was interrupted before: continuing from %s", last)
-            check_checkpoint_file(last)
+            check_checkpoint_file(last, cfg)
             _reuse_wandb_run(cfg, last.parent.parent)
             return last
         return None
     ckpt = Path(str(ckpt_cfg)).expanduser().resolve()
-    check_checkpoint_file(ckpt)
+    check_checkpoint_file(ckpt, cfg)
     run_dir = run_dir_of(ckpt)
     here = Path(cfg.paths.output_dir).resolve()
     if run_dir is None:
