@@ -30,6 +30,19 @@ def test_pyproject_lists_every_package_and_config_folder():
 
 
 @pytest.mark.slow
+def test_sweep_by_name_from_any_directory(tmp_path):
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "fashionret-train"), "--cfg", "job", "-cn", "paper000_table2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "task_name: paper000_table2" in out.stdout
+
+
+@pytest.mark.slow
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     """Build the wheel, install it (no deps: they are this environment's) into a fresh target, and run the
     entry points from an empty directory with only that target on the path."""
@@ -65,6 +78,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert where == [str(target / "fashionret/cli/__init__.py"), "pkg://fashionret.conf"]
     assert "_target_: fashionret.models.SimpleNetwork" in run("fashionret-train", "--cfg", "job").stdout
     assert "task_name: paper000_table2" in run("fashionret-train", "--cfg", "job", "-cn", "paper000_table2").stdout
-    out = run("fashionret-train", "+smoke=cpu")
-    assert "Test (deepfashion_inshop)" in out.stdout
-    assert list((work / "logs/train/runs").glob("*/results.json")) and (work / "data/smoke").is_dir()
+    # a sweep by name from the wheel, as sweeps/README.md writes it
+    run("fashionret-train", "-m", "-cn", "paper000_table4", "+smoke=cpu")
+    results = sorted((work / "logs/paper000_table4/multiruns").glob("*/*/results.json"))
+    assert len(results) == 2 and all('"status": "ok"' in p.read_text() for p in results)
+    assert (work / "data/smoke").is_dir()

@@ -49,6 +49,8 @@ def test_attribute_index_needs_the_attribute_and_ranks_within_it(csn_run, tmp_pa
     assert "attribute-conditioned model (csn): pass --attribute" in capsys.readouterr().err
     assert search_main(["query", "--index", str(idx), query, "--attribute", str(n)]) == 2
     assert f"--attribute {n}: expected one of" in capsys.readouterr().err
+    # the original CSN (model=csn) ranks by its training distance, Euclidean: results show the distance
+    assert run.similarity == "euclidean"
     scores = []
     for a in (0, 1):
         out = tmp_path / f"q{a}"
@@ -57,8 +59,8 @@ def test_attribute_index_needs_the_attribute_and_ranks_within_it(csn_run, tmp_pa
         res = json.loads((out / "results.json").read_text())["results"][0]
         assert res["attribute"] == a
         assert res["topk"][0]["path"] == str((folder / "03.jpg").resolve())
-        assert res["topk"][0]["cosine"] == pytest.approx(1.0, abs=1e-5)
-        scores.append([h["cosine"] for h in res["topk"][1:]])
+        assert res["topk"][0]["distance"] == pytest.approx(0.0, abs=1e-3)
+        scores.append([h["distance"] for h in res["topk"][1:]])
     assert scores[0] != pytest.approx(scores[1], abs=1e-6)  # the attribute conditions the embedding
 
 

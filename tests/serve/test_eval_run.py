@@ -15,6 +15,7 @@ from omegaconf import open_dict
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.cli.eval import run_config
+from fashionret.data.synth import synthesize
 from fashionret.utils.checkpoints import META_KEY, CheckpointError, find_run_checkpoint
 from tests.serve.conftest import run_cli
 
@@ -31,6 +32,19 @@ def test_eval_from_run_dir_alone_reproduces_test_metrics(trained_run, tmp_path):
         assert evaluated["test"][k] == trained["test"][k], k
     assert evaluated["checkpoint"] == trained["checkpoint"]
     assert "Where this evaluation's results are:" in out.stdout and "results.json" in out.stdout
+
+
+@pytest.mark.slow
+def test_eval_on_another_dataset(trained_run, tmp_path):
+    """As the README writes it: the run's model, another dataset group (its own defaults, not the run's data.*)."""
+    c2s = synthesize("deepfashion_c2s", tmp_path / "c2s", num_items=40, images_per_item=3, image_size=48, seed=1)
+    out = run_cli(["fashionret-eval", f"run_dir={trained_run}", "data=deepfashion_c2s", f"data.root={c2s}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Test (deepfashion_c2s)" in out.stdout
+    res = json.loads(next((tmp_path / "logs/eval/runs").glob("*/results.json")).read_text())
+    assert res["status"] == "ok" and 0.0 <= res["test"]["top1"] <= 1.0 and res["chance"]["top1"] > 0
+    tree = next((tmp_path / "logs/eval/runs").glob("*/config_tree.log")).read_text()
+    assert "deepfashion_c2s" in tree and "embedding_dim: 16" in tree
 
 
 def test_checkpoint_stores_resolved_config_and_overrides(trained_run):

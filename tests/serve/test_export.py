@@ -49,8 +49,12 @@ def test_exported_embedder_equals_search_embeddings_of_a_file(run, inshop_root, 
 
 @pytest.mark.slow
 def test_export_command(trained_run, tmp_path):
-    out = run_cli(["fashionret-export", "--run", str(trained_run), "--format", "onnx", "--out",
-                   str(tmp_path / "embedder.onnx")], tmp_path)  # fmt: skip
+    """As the README writes it: the file lands in the run's export/ folder, checked in the same command."""
+    out = run_cli(["fashionret-export", "--run", str(trained_run), "--format", "onnx"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "-> OK" in out.stdout and (tmp_path / "embedder.onnx").is_file()
-    assert (tmp_path / "embedder.onnx.json").is_file()
+    exported = trained_run / "export" / "embedder.onnx"
+    assert f"as onnx: {exported}" in out.stdout and "-> OK" in out.stdout and exported.is_file()
+    diff = float(out.stdout.split("max |diff| = ")[1].split()[0])
+    assert diff <= 1e-4
+    check = json.loads((trained_run / "export" / "embedder.onnx.json").read_text())["check"]
+    assert check["max_abs_diff_vs_pytorch"] == pytest.approx(diff, rel=0.01, abs=1e-12)  # printed with 3 digits

@@ -64,7 +64,13 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
     if info.config is None:  # a checkpoint from before configs were stored: the config as given
         run_cfg = cfg.copy()
     else:
-        replay = [o for o in replayable_overrides(info.overrides) if _key(o) not in user_keys]
+        # a group the user picks again (data=..., model=...) drops the run's values inside that group too
+        groups = {k for k in user_keys if "." not in k}
+        replay = [
+            o
+            for o in replayable_overrides(info.overrides)
+            if _key(o) not in user_keys and not any(_key(o).startswith((f"{g}.", f"{g}/")) for g in groups)
+        ]
         name = info.meta.get("config_name") or "train"
         try:
             run_cfg = _compose(name, [*replay, *user])

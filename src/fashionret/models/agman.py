@@ -1,5 +1,6 @@
-"""AG-MAN — attribute-guided multi-level attention network (paper 002, Xiao & Yamasaki, IEEE Access), and the
-pieces AG-MLAN (paper 003, :mod:`fashionret.models.agmlan`) shares with it.
+"""AG-MAN — attribute-guided multi-level attention network (paper 002, Xiao & Yamasaki, IEEE Access) — and
+AG-MLAN (paper 003), the same network with other switches (``ca=false``, ``masked_embedding=true``:
+``conf/model/agmlan.yaml``).
 
 ::
 
