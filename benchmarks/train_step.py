@@ -60,7 +60,8 @@ def compose_cfg(args: argparse.Namespace, root: Path, out: Path):
         f"data.images_per_class={n}",
         f"backbone={args.backbone}",
         "backbone.pretrained=false",
-        f"image_size={args.image_size}x{args.image_size}",
+        f"image_size.height={args.image_size}",  # any size, not only the image_size/ group's files
+        f"image_size.width={args.image_size}",
         f"lit.channels_last={args.channels_last}",
         "logger=csv",
     ]
