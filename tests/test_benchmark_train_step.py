@@ -16,7 +16,7 @@ def test_train_step_benchmark_prints_table_and_ratios(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("train_step_benchmark", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    argv = ["--image-size", "32", "--batch", "2x2", "--steps", "2", "--warmup", "1", "--repeats", "1"]
+    argv = ["--image-size", "64", "--batch", "2x2", "--steps", "2", "--warmup", "1", "--repeats", "1"]
     bench.main([*argv, "--workers", "0", "--data-workers", "0", "--data", str(tmp_path / "data")])
     out = capsys.readouterr().out
     for row in ("lightning fit (0 workers", "lightning fit, bare", "plain loop", "data only (0 workers)", "model only"):
