@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 
 from fashionret.eval import AttributeMAP, RetrievalMetric, query_ranks
 from fashionret.lit.attribute_figures import render_attribute_figures
+from fashionret.utils.checkpoints import hydra_job_choices
 from fashionret.viz import gradcam_maps, gradcam_panel, retrieval_grid, select_queries, topk_gallery
 from fashionret.viz.grid import outcome
 
@@ -119,18 +120,6 @@ class ValidationTripletLoss(Callback):
         pl_module.log(self.key, loss, prog_bar=True, sync_dist=False, batch_size=len(labels))
 
 
-def hydra_choices() -> dict[str, str]:
-    """The job's config-group choices (``model``, ``backbone``, ...) when running under Hydra, else ``{}``."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None}
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-    return {}
-
-
 class ModelInfo(Callback):
     """Writes ``model_info.json`` (parameter count, the model's ``feature_sizes`` — e.g. Table I's "# size"
     as ``head`` — and ``embedding_dim``) to ``dirpath`` at the start of fit / test, on rank 0, and logs it with
@@ -162,7 +151,7 @@ class ModelInfo(Callback):
         info = self._write(trainer, pl_module)
         if info is not None:
             for lg in trainer.loggers:
-                lg.log_hyperparams({"model_info": info, "choices": hydra_choices()})
+                lg.log_hyperparams({"model_info": info, "choices": hydra_job_choices()})
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)

@@ -83,6 +83,7 @@ def hydra_job_config_name() -> str | None:
 
 
 def hydra_job_choices() -> dict[str, str]:
+    """The job's config-group choices (``model``, ``backbone``, ...) when running under Hydra, else ``{}``."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
