@@ -51,3 +51,22 @@ CONFIG_PATH = "pkg://fashionret.conf" if _packaged("conf") else CONFIG_DIR
 SWEEPS_PATH = "pkg://fashionret.sweeps" if _packaged("sweeps") else f"file://{SWEEPS_DIR}"
 
 register_resolvers()
+
+
+def _expose_search_path_plugin() -> None:
+    """Let Hydra's plugin scan see ``hydra_plugins.fashionret_searchpath`` in an editable install too.
+
+    Hydra finds plugins by walking ``hydra_plugins.__path__``; setuptools' editable finder gives that namespace
+    a path hook that ``pkgutil`` cannot walk, so a checkout's ``src/hydra_plugins`` is added to it here (a wheel
+    installs the plugin in site-packages, which the scan already sees).
+    """
+    try:
+        import hydra_plugins
+    except ImportError:  # pragma: no cover
+        return
+    folder = _PACKAGE.parent / "hydra_plugins"
+    if folder.is_dir() and str(folder) not in list(hydra_plugins.__path__):
+        hydra_plugins.__path__.append(str(folder))
+
+
+_expose_search_path_plugin()
