@@ -8,18 +8,21 @@ import numpy as np
 import torch
 
 
+def _relevant_counts(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> tuple[np.ndarray, int]:
+    """Relevant gallery items per query that has a match, and the gallery size."""
+    labels, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
+    r_of = dict(zip(labels.tolist(), counts.tolist()))
+    r = np.array([r_of.get(x, 0) for x in np.asarray(query_labels).tolist()], dtype=np.float64)
+    return r[r > 0], len(gallery_labels)
+
+
 def chance_topk(query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
     """Expected top-k hit rate of a uniformly random gallery order, over queries that have a match.
 
     A query with ``r`` relevant items among ``G`` misses at k with probability ``C(G-r, k) / C(G, k)``
     = ``prod_{i<k} (G-r-i)/(G-i)`` (hypergeometric, no replacement).
     """
-    q = np.asarray(query_labels)
-    labels, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
-    r_of = dict(zip(labels.tolist(), counts.tolist()))
-    r = np.array([r_of.get(x, 0) for x in q.tolist()], dtype=np.float64)
-    r = r[r > 0]
-    g = len(gallery_labels)
+    r, g = _relevant_counts(query_labels, gallery_labels)
     out = {}
     for k in ks:
         kk = min(k, g)
@@ -37,12 +40,7 @@ def chance_map(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> floa
     ``E[AP] = (1/G) [H_G + (R-1)/(G-1) (G - H_G)]`` (``H_G`` the G-th harmonic number; ``E[AP] = 1`` for
     ``G = 1``). It is what the ranking engine's AP averages to over all orderings of the gallery.
     """
-    q = np.asarray(query_labels)
-    labels, counts = np.unique(np.asarray(gallery_labels), return_counts=True)
-    r_of = dict(zip(labels.tolist(), counts.tolist()))
-    r = np.array([r_of.get(x, 0) for x in q.tolist()], dtype=np.float64)
-    r = r[r > 0]
-    g = len(gallery_labels)
+    r, g = _relevant_counts(query_labels, gallery_labels)
     if not len(r):
         return float("nan")
     if g == 1:
