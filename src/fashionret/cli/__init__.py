@@ -11,34 +11,15 @@ top-level folders. ``sweeps/`` is added to every fashionret app's search path by
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fashionret.utils.resolvers import register_resolvers
-
-_PACKAGE = Path(__file__).resolve().parents[1]
-_CHECKOUT = _PACKAGE.parents[1]
+from fashionret.utils.resources import PACKAGE as _PACKAGE
+from fashionret.utils.resources import packaged as _packaged
+from fashionret.utils.resources import resource_dir
 
 
 def help_text(doc: str | None) -> str:
     """A module docstring as ``--help`` text: plain text (no reST double backquotes)."""
     return (doc or "").replace("``", "").strip()
-
-
-def _packaged(name: str) -> bool:
-    return (_PACKAGE / name / ("train.yaml" if name == "conf" else "README.md")).is_file()
-
-
-def resource_dir(name: str) -> Path:
-    """``fashionret/<name>`` inside an installed wheel, else ``<checkout>/<name>``."""
-    if _packaged(name):
-        return _PACKAGE / name
-    checkout = _CHECKOUT / name
-    if checkout.is_dir():
-        return checkout
-    raise FileNotFoundError(
-        f"fashionret's {name}/ folder is neither in the package ({_PACKAGE / name}) nor in a checkout "
-        f"({checkout}): reinstall fashionret (pip install .)"
-    )
 
 
 #: the config tree as a directory (for ``initialize_config_dir`` and tests)

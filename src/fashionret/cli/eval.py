@@ -17,7 +17,7 @@ import hydra
 import torch
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fashionret.cli import CONFIG_DIR, CONFIG_PATH
 from fashionret.cli.common import build, print_locations, report_test
@@ -32,6 +32,7 @@ from fashionret.utils.checkpoints import (
     resolve_checkpoint,
 )
 from fashionret.utils.jobs import run_job
+from fashionret.utils.trust import check_stored_run, check_targets
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
     info = inspect_checkpoint(ckpt)
     user = [o for o in hydra_job_overrides() if _key(o) not in _EVAL_KEYS]
     user_keys = {_key(o) for o in user}
+    check_stored_run(info.meta, info.describe())  # nothing outside the package's tree and allow-list is replayed
     if info.config is None:  # a checkpoint from before configs were stored: the config as given
         run_cfg = cfg.copy()
     else:
@@ -98,6 +100,8 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
             target = str((run_cfg.callbacks[name] or {}).get("_target_", ""))
             if target.endswith(_FIT_ONLY_CALLBACKS):
                 del run_cfg.callbacks[name]
+    # every class the evaluation will build, whatever composed it, is allow-listed
+    check_targets(OmegaConf.to_container(run_cfg, resolve=False), info.describe(), allow_interpolation=True)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
     check_model_matches(info, run_cfg.get("model"), model_choice)
     return run_cfg, info

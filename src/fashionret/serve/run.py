@@ -23,6 +23,7 @@ from fashionret.utils.checkpoints import (
     inspect_checkpoint,
     model_fingerprint,
 )
+from fashionret.utils.trust import check_stored_run
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def load_run(run: str | Path, what: str = "--run") -> TrainedRun:
             f"{info.describe()} has no stored run config (written before fashionret stored it): retrain the run, "
             "or evaluate it with fashionret-eval and the run's overrides"
         )
+    check_stored_run(info.meta, info.describe())  # nothing outside the package's tree and allow-list is built
     cfg = OmegaConf.create(info.config)
     bb = cfg.lit.model.get("backbone")
     if bb is not None:
