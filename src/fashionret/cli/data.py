@@ -64,7 +64,36 @@ def check_images(table: SampleTable, workers: int = 8, show: int = 5) -> Counter
         problems[kind] += 1
         if problems[kind] <= show:
             print(f"  {kind}: {table.image_root / table.path[i]} (listed at {where_listed(table, i)}): {res}")
+    report_image_modes(table, workers, show)
     return problems
+
+
+def report_image_modes(table: SampleTable, workers: int = 8, show: int = 5) -> Counter:
+    """Count the PIL modes of the distinct images (headers only) and list the first images of unusual modes
+    (16-bit, float, CMYK, palette, alpha, 1-bit): read by scaling to 8-bit RGB, never clipped, but worth knowing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fashionret.data.images import UNUSUAL_MODES, image_mode
+
+    files = sorted({str(table.image_root / p) for p in table.path.tolist()})
+
+    def mode(f: str) -> str | None:
+        try:
+            return image_mode(f)
+        except Exception:  # missing / unreadable: counted above
+            return None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        modes = list(pool.map(mode, files))
+    counts = Counter(m for m in modes if m is not None)
+    unusual = [(f, m) for f, m in zip(files, modes) if m in UNUSUAL_MODES]
+    shown = ", ".join(f"{m} {n}" for m, n in counts.most_common())
+    print(
+        f"  image modes: {shown or 'none read'}" + (f"; unusual: {len(unusual)} (read by scaling)" if unusual else "")
+    )
+    for f, m in unusual[:show]:
+        print(f"    {m}: {f}")
+    return counts
 
 
 def _per_identity(identities: np.ndarray) -> str:

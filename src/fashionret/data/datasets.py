@@ -8,10 +8,10 @@ from collections import defaultdict
 import albumentations as A
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from fashionret.data.errors import DatasetFormatError
+from fashionret.data.images import ImageReadError, read_image
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import crop_box
 
@@ -55,12 +55,11 @@ class TableImages:
         t = self.table
         file = t.image_root / t.path[i]
         try:
-            with Image.open(file) as im:
-                image = np.asarray(im.convert("RGB"))
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
+            image = read_image(file)
+        except ImageReadError as err:
             raise DatasetFormatError(
-                file, None, f"a readable image (listed at {t.source_line[i]})", type(err).__name__
-            ) from err
+                file, None, f"a readable image (listed at {t.source_line[i]})", err.reason
+            ) from None
         lms = t.columns["landmarks"][i].astype(np.float32) if self.with_landmarks else None
         if self.crop:
             try:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from fashionret.data.errors import DatasetFormatError
+from fashionret.data.images import ImageReadError, read_image
 from fashionret.data.table import SampleTable
 from fashionret.data.transforms import crop_box
 
@@ -30,15 +31,17 @@ def image_problem(file: Path, bbox: np.ndarray, margin: float = 0.0, decode: boo
             if decode:
                 im.verify()
         if decode:
-            with Image.open(file) as im:
-                im.load()  # verify() does not decode: a truncated JPEG only fails here
+            read_image(file)  # verify() does not decode: a truncated JPEG only fails here (as does a bomb)
+    except ImageReadError as err:
+        return f"unreadable ({err.reason})"
     except Exception as err:
         return f"unreadable ({type(err).__name__})"
     try:
         crop_box((h, w), bbox, margin)
     except ValueError as err:
         return str(err)
-    if decode and not np.isnan(bbox).any() and (bbox[2] > w + 1 or bbox[3] > h + 1):
+    beyond = bbox[2] > w + 1 or bbox[3] > h + 1 or bbox[0] < -1 or bbox[1] < -1  # a negative corner too
+    if decode and not np.isnan(bbox).any() and beyond:
         # validate is stricter than the crop (which clips): a box past the border hints at the wrong image
         x1, y1, x2, y2 = (float(v) for v in bbox)
         return f"bbox {x1:g},{y1:g},{x2:g},{y2:g} extends beyond the {w}x{h} image"

@@ -12,8 +12,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
+
+from fashionret.data.images import read_image
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,9 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as an RGB ``uint8`` array; a clear error naming the file if it cannot be read."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
+    """An image file as an RGB ``uint8`` array: the package's one reader
+    (:func:`fashionret.data.images.read_image`, every PIL mode scaled, not clipped)."""
+    return read_image(path)
 
 
 class ImageFiles(Dataset):
