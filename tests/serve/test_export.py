@@ -58,3 +58,25 @@ def test_export_command(trained_run, tmp_path):
     assert diff <= 1e-4
     check = json.loads((trained_run / "export" / "embedder.onnx.json").read_text())["check"]
     assert check["max_abs_diff_vs_pytorch"] == pytest.approx(diff, rel=0.01, abs=1e-12)  # printed with 3 digits
+
+
+@pytest.mark.slow
+def test_failed_check_leaves_the_earlier_good_export_in_place(trained_run, tmp_path):
+    """A first export passes; a second whose check fails (a tolerance nothing meets) replaces nothing."""
+    target = tmp_path / "embedder.onnx"
+    out = run_cli(["fashionret-export", "--run", str(trained_run), "--format", "onnx", "--out", str(target)],
+                  tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    # the check ran on the run's own evaluation images, not on noise
+    assert "check inputs: 8 images of test_query of the run's data" in out.stdout
+    before = (target.stat().st_ino, target.stat().st_mtime_ns, target.read_bytes())
+    sidecar = (tmp_path / "embedder.onnx.json").read_text()
+    out = run_cli(["fashionret-export", "--run", str(trained_run), "--format", "onnx", "--out", str(target),
+                   "--tolerance", "-1"], tmp_path)  # fmt: skip
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("fashionret-export: the exported embedder differs from the run's PyTorch embeddings by")
+    assert last.endswith(f"so it was discarded: {target} was left as it was")
+    assert (target.stat().st_ino, target.stat().st_mtime_ns, target.read_bytes()) == before
+    assert (tmp_path / "embedder.onnx.json").read_text() == sidecar
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary file left

@@ -52,14 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     report = export(run, out, args.format, args.tolerance)
     h, w = run.image_size
     norm = run.normalization
+    verb = "exported" if report.ok else "export FAILED for"
     print(
-        f"exported {run.info.model_name()} ({run.describe()['backbone']}) as {args.format}: {report.path}\n"
+        f"{verb} {run.info.model_name()} ({run.describe()['backbone']}) as {args.format}: {report.path}\n"
         f"  input: images float32 [batch, 3, {h}, {w}] RGB in [0, 1], resized with {norm['interpolation']} "
         f"interpolation; normalisation inside (mean {norm['mean']}, std {norm['std']})\n"
         f"  check vs PyTorch predict_step at batch sizes {list(report.batch_sizes)}: max |diff| = "
         f"{report.max_abs_diff:.2e} (tolerance {args.tolerance:g}) -> {'OK' if report.ok else 'FAILED'}\n"
-        f"  described in {report.sidecar}"
+        f"  check inputs: {report.inputs}" + (f"\n  described in {report.sidecar}" if report.ok else "")
     )
+    if not report.ok:
+        kept = "left as it was" if report.path.exists() else "not created"
+        print(
+            f"fashionret-export: the exported embedder differs from the run's PyTorch embeddings by "
+            f"{report.max_abs_diff:.2e} (more than --tolerance {args.tolerance:g}), so it was discarded: "
+            f"{report.path} was {kept}",
+            file=sys.stderr,
+        )
     return 0 if report.ok else 1
 
 
