@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, read_write
 
 from fashionret.data.errors import DatasetNotFoundError
@@ -62,20 +65,57 @@ def finished_result(cfg: DictConfig) -> dict | None:
     return None
 
 
+class JobTerminated(Exception):
+    """The job received SIGTERM (a scheduler's pre-emption or time limit, ``timeout``, ``kill``)."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"the job was stopped by {name} (signal {int(signum)}: a scheduler's pre-emption or time limit, "
+            "timeout or kill) before it finished; run the same command again to resume it from its last checkpoint"
+        )
+        self.signum = int(signum)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise JobTerminated(signum)
+
+
+def _install_sigterm() -> object | None:
+    """Make SIGTERM raise :class:`JobTerminated` (recorded like any failure) in the main thread; returns the
+    previous handler. Lightning's own SIGTERM handling (fit) calls it after setting ``received_sigterm``."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+        return None
+
+
 def run_job(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict | None:
     """Run ``task(cfg)``; on failure record it in the job directory (``failure.txt``, ``results.json``), then
     re-raise (``on_job_failure=raise``) or return None (``record``). A multirun job already finished in an
-    earlier run of the same sweep is skipped (its metrics are returned)."""
+    earlier run of the same sweep is skipped (its metrics are returned). SIGTERM is recorded the same way
+    (``failure.txt`` says the job was stopped by it) and then ends the process with status 143, also under
+    ``record``: a scheduler that stops a job stops the sweep."""
     done = finished_result(cfg)
     if done is not None:
         log.info("job already finished (%s says ok): skipped", Path(cfg.paths.output_dir) / RESULTS_FILE)
         return dict(done.get("test", {}))
     failed = False
     record = cfg.get("on_job_failure", "raise") == "record"
+    previous = _install_sigterm()
     try:
         return task(cfg)
-    except Exception as raised:
+    except (Exception, SIGTERMException) as raised:
         failed = True
+        terminated = _terminated(raised)
+        if terminated is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            _record_failure(cfg, terminated)
+            log.error("%s", terminated)
+            print(terminated, file=sys.stderr, flush=True)
+            raise SystemExit(128 + terminated.signum) from None
         one_sentence = _one_sentence_error(raised)
         _record_failure(cfg, one_sentence or raised)
         if record:
@@ -88,22 +128,49 @@ def run_job(task: Callable[[DictConfig], dict], cfg: DictConfig) -> dict | None:
         print(one_sentence, file=sys.stderr)
         raise SystemExit(1) from None
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         finish_wandb(failed)
         release_distributed()
 
 
+def _terminated(err: BaseException) -> JobTerminated | None:
+    """The SIGTERM behind ``err`` (ours, or Lightning's ``SIGTERMException`` raised at a batch boundary)."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, JobTerminated):
+            return err
+        if isinstance(err, SIGTERMException):
+            return JobTerminated(signal.SIGTERM)
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
+
+
+def sweep_jobs(sweep: Path) -> list[Path]:
+    """The job directories of a multirun (each holds Hydra's ``.hydra``; a job's own sub-directories, such as
+    AHBN's ``stage_*``, are not jobs), in job-number order."""
+    jobs = sorted({h.parent for h in sweep.rglob(".hydra") if h.is_dir()})
+    jobs = [j for j in jobs if not any(o != j and o in j.parents for o in jobs)]
+    return sorted(jobs, key=lambda d: (int(d.name) if d.name.isdigit() else 10**9, str(d)))
+
+
 class SweepSummary(Callback):
-    """Hydra callback: at the end of a multirun, print the failed jobs (from their ``results.json``) and exit
-    with status 1 if there are any, so that ``on_job_failure=record`` never ends a broken sweep with 0."""
+    """Hydra callback: at the end of a multirun, count its jobs (their directories, not the ``results.json``
+    files under them), print the failed ones -- a job that left no ``results.json`` (killed) counts as failed --
+    and exit with status 1 if there are any, so that ``on_job_failure=record`` never ends a broken sweep with 0."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep = Path(config.hydra.sweep.dir)
         results = {}
-        for file in sorted(sweep.glob(f"**/{RESULTS_FILE}")):
+        for job in sweep_jobs(sweep) if sweep.is_dir() else []:
+            file = job / RESULTS_FILE
+            if not file.is_file():
+                results[job] = {"status": "failed", "error": f"died without writing {RESULTS_FILE} (killed?)"}
+                continue
             try:
-                results[file.parent] = json.loads(file.read_text())
+                results[job] = json.loads(file.read_text())
             except (OSError, ValueError) as err:
-                results[file.parent] = {"status": "failed", "error": f"unreadable {RESULTS_FILE}: {err}"}
+                results[job] = {"status": "failed", "error": f"unreadable {RESULTS_FILE}: {err}"}
         failed = {d: r for d, r in results.items() if r.get("status") != "ok"}
         print(f"\nSweep {sweep}: {len(results) - len(failed)} of {len(results)} jobs ok", flush=True)
         if not failed:
