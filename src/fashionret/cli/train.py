@@ -14,7 +14,7 @@ from fashionret.cli.common import build, print_locations, report_test
 from fashionret.cli.stages import run_stages
 from fashionret.lit.checkpointing import check_checkpoint_dirs
 from fashionret.utils.jobs import job_overrides, run_job
-from fashionret.utils.resume import prepare_resume
+from fashionret.utils.resume import prepare_resume, resume_plan
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,11 @@ def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     # a resumed run continues in the run its checkpoint came from (true best checkpoint, one metrics history)
     ckpt_path = prepare_resume(cfg) if cfg.get("train", True) else None
+    # a change the checkpoint's state would undo is refused now; optimizer changes are applied after its restore
+    apply_changes, resumed_with = resume_plan(cfg, ckpt_path) if ckpt_path else (None, None)
     datamodule, lit, trainer = build(cfg)
+    if apply_changes is not None:
+        trainer.callbacks.append(apply_changes)
     if cfg.get("train", True):
         check_checkpoint_dirs(trainer)  # an unwritable checkpoint directory fails now, not after an epoch
         trainer.fit(lit, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -52,6 +56,7 @@ def train(cfg: DictConfig) -> dict:
                 "checkpoint": ckpt,
                 "overrides": job_overrides(),
                 "skipped_annotation_rows": skipped_rows(datamodule),
+                **({"resumed_with": resumed_with} if resumed_with else {}),
             },
         )
     print_locations(cfg, trainer, what="run")

@@ -7,6 +7,15 @@ resumed run write there again: checkpoints (best-checkpoint bookkeeping included
 (appended), the W&B run (same id, ``resume="allow"``) and ``results.json``. The new Hydra directory keeps its
 ``train.log`` and a ``resumed_in.txt`` naming the run it continued; the run gets a line in ``resumes.txt``.
 
+A resume compares the command's config with the one stored in the checkpoint (:func:`resume_changes`): a
+change that the restored state would silently undo (the model, its input size and normalisation, the
+optimizer's class, the scheduler, whose state the checkpoint restores) is refused in one sentence listing
+them; the optimizer's hyper-parameters (``optimizer.lr``, ``weight_decay``, ``betas``, ...) are written into
+the restored optimizer's parameter groups and the scheduler's base rates (:class:`ApplyResumeChanges`); every
+other change (``trainer.max_epochs``, data, loss, callbacks, ...) is built from the new config anyway. The
+changes are logged and recorded in ``results.json`` (``resumed_with``), and every checkpoint written from then
+on stores the new config: the value recorded is the value used.
+
 A multirun job run again into its sweep directory (``hydra.sweep.dir=...``) continues from its own
 ``checkpoints/last.ckpt`` when it did not finish (see :func:`fashionret.utils.jobs.finished_result`).
 """
@@ -17,12 +26,15 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from lightning.pytorch import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fashionret.utils.checkpoints import check_model_matches, inspect_checkpoint
+from fashionret.utils.checkpoints import CheckpointError, check_model_matches, config_differences, inspect_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +123,115 @@ def _reuse_wandb_run(cfg: DictConfig, run_dir: Path) -> None:
         wandb_cfg.id = run_id
         wandb_cfg.resume = "allow"
     log.info("continuing W&B run %s", run_id)
+
+
+# ------------------------------------------------------------------------------------- changes on resume
+#: keys whose change the checkpoint's restored state would undo or contradict (refused), with the reason
+_REFUSED = (
+    ("model", "the trained model's architecture"),
+    ("backbone", "the trained model's architecture"),
+    ("lit.model", "the trained model's architecture"),
+    ("image_size", "the input size the weights were trained on"),
+    ("normalization", "the input normalisation the weights were trained on"),
+    ("scheduler", "the scheduler's state in the checkpoint replaces it"),
+    ("lit.scheduler", "the scheduler's state in the checkpoint replaces it"),
+    ("lit.scheduler_interval", "the scheduler's state in the checkpoint replaces it"),
+)
+_OPTIMIZER = ("optimizer", "lit.optimizer")
+#: optimizer keys that live in every parameter group (torch.optim) and are set there on resume
+_GROUP_KEYS = ("lr", "weight_decay", "betas", "eps", "momentum", "dampening", "nesterov", "amsgrad", "maximize")
+#: keys that say where and how a run is kept, not what it trains
+_BOOKKEEPING = ("paths", "task_name", "ckpt_path", "train", "test", "print_config", "on_job_failure", "logger")
+
+
+def _top(key: str, prefixes: tuple[str, ...]) -> str | None:
+    return next((p for p in prefixes if key == p or key.startswith((f"{p}.", f"{p}["))), None)
+
+
+def resume_changes(stored: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """``(optimizer changes, other applied changes)`` between the checkpoint's stored config and ``cfg``, as
+    ``{dotted key: (checkpoint value, new value)}``; bookkeeping keys (paths, logger, ...) are left out.
+
+    Raises:
+        CheckpointError: a change the restored state cannot take (module docstring), listing every one.
+    """
+    new = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    assert isinstance(new, dict)
+    new.pop("hydra", None)
+    old = {k: v for k, v in stored.items() if k != "hydra"}
+    optimizer: dict[str, tuple] = {}
+    applied: dict[str, tuple] = {}
+    refused: list[str] = []
+    for key, a, b in config_differences(old, new, "x"):
+        key = key[2:]
+        if _top(key, _BOOKKEEPING):
+            continue
+        if (why := next((w for p, w in _REFUSED if _top(key, (p,))), None)) is not None:
+            refused.append(f"{key} ({a} -> {b}: {why})")
+            continue
+        if (opt := _top(key, _OPTIMIZER)) is not None:
+            sub = key[len(opt) + 1 :]
+            if sub in _GROUP_KEYS:
+                optimizer.setdefault(sub, (a, b))
+            else:
+                refused.append(f"{key} ({a} -> {b}: the optimizer's state in the checkpoint is for the old one)")
+            continue
+        applied[key] = (a, b)
+    if refused:
+        raise CheckpointError(
+            f"ckpt_path cannot resume with these changes, which the checkpoint's restored state would undo or "
+            f"contradict: {'; '.join(refused)}; drop them, or start a new run (without ckpt_path) to use them"
+        )
+    return optimizer, applied
+
+
+class ApplyResumeChanges(Callback):
+    """Writes the new optimizer hyper-parameters into the optimizers Lightning restored from the checkpoint
+    (``on_train_start`` runs after the restore): ``lr`` scales each parameter group's current and initial rate
+    and each scheduler's base rates by ``new / old`` (the schedule's position is kept, its base is the new
+    value); other keys are set as given."""
+
+    def __init__(self, optimizer_changes: dict[str, tuple]):
+        super().__init__()
+        self.changes = dict(optimizer_changes)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        lr = self.changes.get("lr")
+        factor = None
+        if lr is not None and lr[0]:
+            factor = float(lr[1]) / float(lr[0])
+        for opt in trainer.optimizers:
+            for group in opt.param_groups:
+                for key, (_, value) in self.changes.items():
+                    if key == "lr":
+                        group["lr"] = group["lr"] * factor if factor is not None else float(value)
+                        if "initial_lr" in group:
+                            group["initial_lr"] = group["initial_lr"] * factor if factor is not None else float(value)
+                    elif key in group:
+                        group[key] = tuple(value) if isinstance(value, list) else value
+        for sched_cfg in trainer.lr_scheduler_configs:
+            sched = sched_cfg.scheduler
+            if lr is not None and hasattr(sched, "base_lrs"):
+                sched.base_lrs = [b * factor if factor is not None else float(lr[1]) for b in sched.base_lrs]
+            if hasattr(sched, "_last_lr"):
+                sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
+        lrs = sorted({g["lr"] for opt in trainer.optimizers for g in opt.param_groups})
+        log.info("resume: optimizer changes applied %s; learning rate(s) now %s", self.changes, lrs)
+
+
+def resume_plan(cfg: DictConfig, ckpt: Path) -> tuple[ApplyResumeChanges | None, dict[str, Any]]:
+    """The callback applying the optimizer changes (or None) and the record for ``results.json``.
+
+    Raises:
+        CheckpointError: refused changes (:func:`resume_changes`).
+    """
+    info = inspect_checkpoint(ckpt, what="ckpt_path", verify=False)  # verified by prepare_resume
+    if info.config is None:
+        return None, {"checkpoint": str(ckpt), "changes": "unknown (the checkpoint stores no config)"}
+    optimizer, applied = resume_changes(info.config, cfg)
+    named = {**{f"optimizer.{k}": v for k, v in optimizer.items()}, **applied}
+    changes = {k: {"checkpoint": a, "used": b} for k, (a, b) in named.items()}
+    if changes:
+        log.info("resuming %s with changes: %s", ckpt, changes)
+    record = {"checkpoint": str(ckpt), "changes": changes}
+    return (ApplyResumeChanges(optimizer) if optimizer else None), record
