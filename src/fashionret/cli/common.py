@@ -15,6 +15,7 @@ from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.eval.chance import chance_map, chance_topk
 from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
+from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
 from fashionret.utils.tasks import check_task
@@ -58,6 +59,7 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     carries the resolved config and the run's overrides (what ``fashionret-eval``, ``-search`` and ``-export``
     rebuild the model from).
     """
+    check_config_values(cfg)  # a value of the wrong type or range: one sentence, before anything is built
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
     if cfg.get("print_config", True):
         print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")

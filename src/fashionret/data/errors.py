@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,25 @@ class DatasetFormatError(ValueError):
             msg += f", got {got!r}"
         super().__init__(msg)
         self.file, self.line, self.expected, self.got = str(file), line, expected, got
+
+
+def read_text(file: Path | str) -> str:
+    """An annotation file's text (UTF-8, an optional BOM dropped); any other encoding is one
+    :class:`DatasetFormatError` naming the file and the line of the first undecodable byte."""
+    data = Path(file).read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DatasetFormatError(file, 1, "UTF-8 text as distributed", "a UTF-16 file (re-save it as UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        got = f"byte 0x{data[err.start]:02x}, which is not UTF-8 (another encoding? re-save the file as UTF-8)"
+        raise DatasetFormatError(file, line, "UTF-8 text as distributed", got) from None
+
+
+def open_text(file: Path | str, newline: str | None = None) -> io.StringIO:
+    """:func:`read_text` as a file object (``newline=""`` for the csv module, as ``open`` takes it)."""
+    return io.StringIO(read_text(file), newline=newline)
 
 
 class DatasetNotFoundError(FileNotFoundError):

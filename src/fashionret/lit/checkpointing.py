@@ -4,7 +4,8 @@
 (``ModelCheckpoint``, ``trainer.save_checkpoint``) to a temporary file in the target's own directory, flushes
 it to disk, then renames it over the target: a rename on one filesystem is atomic, so a process killed during
 the write (``kill -9``, a SLURM pre-emption, a full disk) leaves the previous ``last.ckpt`` intact and at most a
-stray ``.<name>.<pid>.tmp`` file, never a truncated checkpoint.
+stray ``.<name>.<pid>.tmp`` file, never a truncated checkpoint. A write that fails (disk full, quota, file size
+limit) removes its temporary file and stops the run with one :class:`CheckpointDirError` sentence.
 """
 
 from __future__ import annotations
@@ -36,8 +37,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
             _fsync_dir(path.parent)
+        except (OSError, RuntimeError) as err:  # torch's zip writer reports a full disk as a RuntimeError
+            raise CheckpointDirError(_write_failed(path, err)) from None
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _write_failed(path: Path, err: BaseException) -> str:
+    """One sentence for a checkpoint write that failed part-way (disk full, quota, file size limit)."""
+    import shutil
+
+    reason = getattr(err, "strerror", None) or (str(err).strip().splitlines() or [type(err).__name__])[0]
+    try:
+        free = shutil.disk_usage(path.parent).free
+        space = f"; {free / 2**20:.1f} MB free there"
+    except OSError:
+        space = ""
+    kept = "the previous one is intact" if path.exists() else "no earlier one was there"
+    return (
+        f"Could not write the checkpoint {path} ({reason}{space}): the disk is full or the file cannot grow; "
+        f"nothing partial was left ({kept}); free space or point paths.output_dir at another disk, then resume "
+        "with ckpt_path=<run>/checkpoints/last.ckpt"
+    )
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -20,11 +20,13 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, read_write
 
-from fashionret.data.errors import DatasetNotFoundError
+from fashionret.data.errors import DatasetFormatError, DatasetNotFoundError
+from fashionret.data.images import ImageReadError
 from fashionret.lit.checkpointing import CheckpointDirError
 from fashionret.lit.divergence import DivergedError
 from fashionret.models.backbones import PretrainedWeightsError
 from fashionret.utils.checkpoints import CheckpointError
+from fashionret.utils.config_checks import ConfigValueError
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +202,9 @@ ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
     DivergedError,
     CheckpointDirError,
     CheckpointError,
+    ConfigValueError,
+    DatasetFormatError,
+    ImageReadError,
 )
 
 

@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
+from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError, open_text, read_text
 from fashionret.data.table import SampleTable, TableBuilder
 
 SPLIT_FILES = {
@@ -106,7 +106,7 @@ class AsenFamily:
             if not file.is_file():
                 continue
             try:
-                data = json.loads(file.read_text(encoding="utf-8-sig"))
+                data = json.loads(read_text(file))
             except json.JSONDecodeError as err:
                 raise DatasetFormatError(file, err.lineno, "valid JSON", err.msg) from None
             if isinstance(data, dict) and isinstance(data.get(self.dataset), dict):
@@ -121,7 +121,7 @@ class AsenFamily:
 
     @staticmethod
     def read_filenames(file: Path) -> list[str]:
-        with open(file, encoding="utf-8-sig", newline="") as fh:
+        with open_text(file, newline="") as fh:
             lines = fh.read().splitlines()
         return [ln.strip() for ln in lines]
 
@@ -144,7 +144,7 @@ class AsenFamily:
                 else:
                     role = "query" if label_name.startswith("query") else "gallery"
                     split = "val" if split_name == "valid" else role
-                with open(lfile, encoding="utf-8-sig", newline="") as fh:
+                with open_text(lfile, newline="") as fh:
                     lines = fh.read().splitlines()
                 for lineno, line in enumerate(lines, start=1):
                     fields = line.split()

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
+from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError, open_text
 from fashionret.data.table import SampleTable, TableBuilder
 
 FAMILY = "deepfashion2"
@@ -105,7 +105,7 @@ def read_annotation(file: str) -> tuple[dict | None, list[tuple[str, str, str]]]
     """
     errors: list[tuple[str, str, str]] = []
     try:
-        with open(file, encoding="utf-8-sig") as fh:
+        with open_text(file) as fh:
             data = json.load(fh)
     except json.JSONDecodeError as err:
         return None, [("bad_json", f"valid JSON (line {err.lineno} col {err.colno})", err.msg)]

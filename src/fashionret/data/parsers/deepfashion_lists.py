@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionret.data.errors import DatasetFormatError
+from fashionret.data.errors import DatasetFormatError, open_text
 
 
 def read_list_file(
@@ -28,7 +28,7 @@ def read_list_file(
     structural problems (count line, header, row count) always raise.
     """
     max_fields = min_fields if max_fields is None else max_fields
-    with open(file, encoding="utf-8-sig") as fh:
+    with open_text(file) as fh:
         first = fh.readline()
         try:
             declared = int(first.strip())
@@ -67,7 +67,7 @@ def parse_int(file: Path, lineno: int, token: str, what: str) -> int:
 def read_count_list(file: Path, on_bad_line: Callable[[Exception], None] | None = None) -> list[tuple[int, str]]:
     """``list_item_*.txt``: a count line, then one token per line (no header, formats.md §1/§2)."""
     out: list[tuple[int, str]] = []
-    with open(file, encoding="utf-8-sig") as fh:
+    with open_text(file) as fh:
         first = fh.readline()
         try:
             declared = int(first.strip())
@@ -125,7 +125,7 @@ def read_attr_names(file: Path) -> list[str]:
     """``list_attr_cloth.txt``: count, header, one attribute per row; the last token is the type where there is
     one. Names may contain spaces (formats.md §3), so the name is the row minus a trailing integer type."""
     names = []
-    with open(file, encoding="utf-8-sig") as fh:
+    with open_text(file) as fh:
         first = fh.readline()
         try:
             declared = int(first.strip())
@@ -151,7 +151,7 @@ def read_item_attributes(file: Path, num_attrs: int | None, bad: Callable[..., N
     with ``id_`` is taken as the header.
     """
     out: dict[str, np.ndarray] = {}
-    with open(file, encoding="utf-8-sig") as fh:
+    with open_text(file) as fh:
         lines = fh.read().splitlines()
     if not lines:
         raise DatasetFormatError(file, 1, "the number of entries (an integer)", "")

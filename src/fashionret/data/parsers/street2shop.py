@@ -26,7 +26,7 @@ import json
 import logging
 from pathlib import Path
 
-from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
+from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError, open_text, read_text
 from fashionret.data.table import SampleTable, TableBuilder
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def annotation_files(root: Path) -> list[Path]:
 
 def _load_list(file: Path) -> list:
     try:
-        data = json.loads(file.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_text(file))
     except json.JSONDecodeError as err:
         raise DatasetFormatError(file, err.lineno, f"valid JSON (column {err.colno})", err.msg) from None
     if not isinstance(data, list):
@@ -91,7 +91,7 @@ def _int(v) -> bool:
 
 def read_photo_ids(file: Path, bad) -> set[int]:
     ids = set()
-    with open(file, encoding="utf-8-sig") as fh:
+    with open_text(file) as fh:
         for lineno, line in enumerate(fh, start=1):
             line = line.strip()
             if not line:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
+from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError, open_text
 from fashionret.data.table import SampleTable, TableBuilder
 
 FAMILY = "zappos50k"
@@ -48,7 +48,7 @@ def parse(root: Path | str, bad: BadSampleCounter | None = None) -> SampleTable:
     root = Path(root)
     bad = bad or BadSampleCounter("error")
     annotation_files(root)
-    with open(root / FILENAMES, encoding="utf-8-sig", newline="") as fh:
+    with open_text(root / FILENAMES, newline="") as fh:
         paths = [ln.strip() for ln in fh.read().splitlines()]
     while paths and not paths[-1]:
         paths.pop()
@@ -58,7 +58,7 @@ def parse(root: Path | str, bad: BadSampleCounter | None = None) -> SampleTable:
     for s, split in enumerate(SPLITS):
         for c, cond in enumerate(CONDITIONS):
             file = triplet_file(root, cond, split)
-            with open(file, encoding="utf-8-sig", newline="") as fh:
+            with open_text(file, newline="") as fh:
                 for lineno, line in enumerate(fh.read().splitlines(), start=1):
                     fields = line.split()
                     if not fields:
