@@ -14,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.eval.chance import chance_map, chance_topk
+from fashionret.models.backbones import describe_backbone
 from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
@@ -61,6 +62,9 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
     if cfg.get("print_config", True):
         print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+    started = describe_backbone(cfg.get("backbone"))
+    if started:
+        log.info("backbone %s (%s)", started["backbone_tag"], started["backbone_weights"])
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -114,10 +118,13 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
         title += f" vs {len(datamodule.datasets['test_gallery'])} gallery images"
     if metrics.get("num_queries_without_match"):
         title += f" ({int(metrics['num_queries_without_match'])} queries without a match left out)"
+    started = describe_backbone(cfg.get("backbone"))
+    if started:
+        title += f"\nbackbone {started['backbone_tag']} ({started['backbone_weights']})"
     print("\n" + results_table(metrics, chance, title) + "\n", flush=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"status": "ok", "test": metrics, "chance": chance, **extra}
+    payload = {"status": "ok", "test": metrics, "chance": chance, **started, **extra}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
     log_wandb_summary(trainer, metrics, chance)
 
