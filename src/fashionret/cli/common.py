@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
-from fashionret.eval.chance import chance_map, chance_topk
+from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
 from fashionret.models.backbones import describe_backbone
 from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
@@ -94,8 +94,15 @@ def results_table(metrics: dict[str, float], chance: dict[str, float], title: st
     return "\n".join(rows)
 
 
-def chance_levels(datamodule, metrics: dict[str, float]) -> dict[str, float]:
-    """Top-k and mAP of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
+def chance_levels(datamodule, metrics: dict[str, float], kept: bool = False) -> dict[str, float]:
+    """What a random ranking scores: top-k and mAP for identity retrieval (query vs gallery labels),
+    attribute-specific MAP (per attribute, query-weighted; ``kept``: queries without a match score 0 and stay in
+    the average) and 0.5 triplet accuracy (a random embedding orders a triplet either way)."""
+    if getattr(datamodule, "task", None) == "attribute":
+        q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
+        return {"mAP": chance_attribute_map(q.labels, q.groups, g.labels, g.groups, kept)}
+    if getattr(datamodule, "task", None) == "triplet":
+        return {"triplet_acc": 0.5} if "triplet_acc" in metrics else {}
     if not isinstance(datamodule, IdentityRetrievalDataModule):
         return {}
     ks = [int(k[3:]) for k in metrics if k.startswith("top") and k[3:].isdigit()]
@@ -110,14 +117,17 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     limit = trainer.limit_test_batches
     partial = bool(trainer.fast_dev_run) or not (isinstance(limit, float) and limit == 1.0)
     # chance and the gallery size describe the whole test split: not shown when only part of it was ranked
-    chance = {} if partial else chance_levels(datamodule, metrics)
+    kept = bool((cfg.get("lit") or {}).get("include_queries_without_match", False))
+    chance = {} if partial else chance_levels(datamodule, metrics, kept)
     title = f"Test ({cfg.data.get('family', type(datamodule).__name__)}): {int(metrics.get('num_queries', 0))} queries"
     if partial:
         title += " (partial evaluation: fast_dev_run / trainer.limit_test_batches)"
     elif isinstance(datamodule, IdentityRetrievalDataModule):
         title += f" vs {len(datamodule.datasets['test_gallery'])} gallery images"
     if metrics.get("num_queries_without_match"):
-        title += f" ({int(metrics['num_queries_without_match'])} queries without a match left out)"
+        n = int(metrics["num_queries_without_match"])
+        fate = "scored 0 and kept in the averages" if kept else "left out of the averages"
+        title += f" ({n} {'query' if n == 1 else 'queries'} without a match {fate})"
     started = describe_backbone(cfg.get("backbone"))
     if started:
         title += f"\nbackbone {started['backbone_tag']} ({started['backbone_weights']})"
