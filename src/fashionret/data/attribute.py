@@ -39,7 +39,8 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
     Training batches are dicts with ``anchor``, ``positive``, ``negative`` images ``[B, 3, H, W]`` and ``attr``
     ``[B]``. ``num_attributes`` (from the config, read by the model config as its number of conditions) is
     checked against the dataset. ``negatives`` (``images`` / ``values``) and ``fixed_triplets`` (``once`` /
-    ``per_epoch``): see :class:`fashionret.data.samplers.AttributeTripletSampler` (defaults: the authors' code). A training image that fails to load is replaced by another image with the same
+    ``per_epoch``): see :class:`fashionret.data.samplers.AttributeTripletSampler` (defaults: the authors' code).
+    A training image that fails to load is replaced by another image with the same
     (attribute, value) when ``on_bad_sample=skip`` (counted and logged); an evaluation image that fails is an
     error.
     """
