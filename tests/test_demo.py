@@ -26,6 +26,7 @@ def test_small_demo_learns(tmp_path):
     )
     metrics = train(cfg)
     res = json.loads((tmp_path / "run/results.json").read_text())
+    assert res["backbone_tag"] == "resnet18.a1_in1k"  # the resolved pretrained tag is recorded with the run
     chance = res["chance"]["top1"]
     assert chance == pytest.approx(1 / 60)  # 60 test items, one gallery view each
     assert metrics["top1"] >= 3 * chance, (metrics, chance)

@@ -29,7 +29,8 @@ def _eval_steps(cfg) -> tuple[A.Resize, A.Normalize]:
 @pytest.mark.parametrize("name", ["mobilenetv1_100", "inception_resnet_v2", "resnet50"])
 def test_normalization_equals_timms(name):
     cfg = _compose([f"backbone={name}"])
-    timm_cfg = timm.data.resolve_model_data_config(timm.create_model(name, pretrained=False))
+    tagged = f"{name}.{cfg.backbone.pretrained_tag}"  # the option's explicit tag
+    timm_cfg = timm.data.resolve_model_data_config(timm.create_model(tagged, pretrained=False))
     assert list(cfg.normalization.mean) == pytest.approx(list(timm_cfg["mean"]))
     assert list(cfg.normalization.std) == pytest.approx(list(timm_cfg["std"]))
     assert cfg.normalization.interpolation == timm_cfg["interpolation"]

@@ -193,3 +193,18 @@ def test_wandb_run_id_of_a_run_directory(tmp_path):
     (tmp_path / "wandb" / "offline-run-20261123_111111-zz9").mkdir()
     (tmp_path / "wandb" / "latest-run").mkdir()
     assert wandb_run_id(tmp_path) == "zz9"  # the newest by its time stamp, online or offline
+
+
+def test_holdout_never_takes_more_than_its_stated_fraction(inshop, caplog):
+    """A small catalogue (7 training identities): the default 5-identity validation split would take 5 of 7."""
+    with pytest.raises(ValueError) as info:
+        _dm(inshop, val_fraction=0.05, val_min_identities=5).setup()
+    msg = str(info.value)
+    assert "no usable validation split can be held out, as it would take 5 of its 7 training identities" in msg
+    assert "more than data.val_max_fraction=0.5 of them" in msg and ". " not in msg  # one sentence
+    with caplog.at_level(logging.INFO):
+        dm = _dm(inshop, val_fraction=0.05, val_min_identities=3)  # 3 of 7: within half
+        dm.setup()
+    assert "holding out 3 of its 7 training identities for validation" in caplog.text
+    with pytest.raises(ValueError, match=r"would take 3 of its 7 .* data.val_max_fraction=0.25"):
+        _dm(inshop, val_fraction=0.05, val_min_identities=3, val_max_fraction=0.25).setup()

@@ -13,7 +13,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
-from fashionret.eval.chance import chance_map, chance_topk
+from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
+from fashionret.models.backbones import describe_backbone
 from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
 from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
@@ -63,6 +64,9 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
     if cfg.get("print_config", True):
         print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+    started = describe_backbone(cfg.get("backbone"))
+    if started:
+        log.info("backbone %s (%s)", started["backbone_tag"], started["backbone_weights"])
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -92,8 +96,15 @@ def results_table(metrics: dict[str, float], chance: dict[str, float], title: st
     return "\n".join(rows)
 
 
-def chance_levels(datamodule, metrics: dict[str, float]) -> dict[str, float]:
-    """Top-k and mAP of a random ranking for identity retrieval (query vs gallery labels); {} for other tasks."""
+def chance_levels(datamodule, metrics: dict[str, float], kept: bool = False) -> dict[str, float]:
+    """What a random ranking scores: top-k and mAP for identity retrieval (query vs gallery labels),
+    attribute-specific MAP (per attribute, query-weighted; ``kept``: queries without a match score 0 and stay in
+    the average) and 0.5 triplet accuracy (a random embedding orders a triplet either way)."""
+    if getattr(datamodule, "task", None) == "attribute":
+        q, g = datamodule.datasets["test_query"], datamodule.datasets["test_gallery"]
+        return {"mAP": chance_attribute_map(q.labels, q.groups, g.labels, g.groups, kept)}
+    if getattr(datamodule, "task", None) == "triplet":
+        return {"triplet_acc": 0.5} if "triplet_acc" in metrics else {}
     if not isinstance(datamodule, IdentityRetrievalDataModule):
         return {}
     ks = [int(k[3:]) for k in metrics if k.startswith("top") and k[3:].isdigit()]
@@ -108,18 +119,24 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     limit = trainer.limit_test_batches
     partial = bool(trainer.fast_dev_run) or not (isinstance(limit, float) and limit == 1.0)
     # chance and the gallery size describe the whole test split: not shown when only part of it was ranked
-    chance = {} if partial else chance_levels(datamodule, metrics)
+    kept = bool((cfg.get("lit") or {}).get("include_queries_without_match", False))
+    chance = {} if partial else chance_levels(datamodule, metrics, kept)
     title = f"Test ({cfg.data.get('family', type(datamodule).__name__)}): {int(metrics.get('num_queries', 0))} queries"
     if partial:
         title += " (partial evaluation: fast_dev_run / trainer.limit_test_batches)"
     elif isinstance(datamodule, IdentityRetrievalDataModule):
         title += f" vs {len(datamodule.datasets['test_gallery'])} gallery images"
     if metrics.get("num_queries_without_match"):
-        title += f" ({int(metrics['num_queries_without_match'])} queries without a match left out)"
+        n = int(metrics["num_queries_without_match"])
+        fate = "scored 0 and kept in the averages" if kept else "left out of the averages"
+        title += f" ({n} {'query' if n == 1 else 'queries'} without a match {fate})"
+    started = describe_backbone(cfg.get("backbone"))
+    if started:
+        title += f"\nbackbone {started['backbone_tag']} ({started['backbone_weights']})"
     print("\n" + results_table(metrics, chance, title) + "\n", flush=True)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"status": "ok", "test": metrics, "chance": chance, **extra}
+    payload = {"status": "ok", "test": metrics, "chance": chance, **started, **extra}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
     log_wandb_summary(trainer, metrics, chance)
 

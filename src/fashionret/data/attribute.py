@@ -38,7 +38,9 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
 
     Training batches are dicts with ``anchor``, ``positive``, ``negative`` images ``[B, 3, H, W]`` and ``attr``
     ``[B]``. ``num_attributes`` (from the config, read by the model config as its number of conditions) is
-    checked against the dataset. A training image that fails to load is replaced by another image with the same
+    checked against the dataset. ``negatives`` (``images`` / ``values``) and ``fixed_triplets`` (``once`` /
+    ``per_epoch``): see :class:`fashionret.data.samplers.AttributeTripletSampler` (defaults: the authors' code).
+    A training image that fails to load is replaced by another image with the same
     (attribute, value) when ``on_bad_sample=skip`` (counted and logged); an evaluation image that fails is an
     error.
     """
@@ -62,6 +64,8 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
         pin_memory: bool = False,
         parser_options: dict | None = None,
         num_attributes: int | None = None,
+        negatives: str = "images",
+        fixed_triplets: str = "once",
     ):
         super().__init__()
         if family not in TASKS or TASKS[family] == "identity":
@@ -79,6 +83,7 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
         self.on_bad_sample, self.cache_dir, self.seed = on_bad_sample, cache_dir, seed
         self.parser_options = dict(parser_options or {})
         self.num_attributes = num_attributes
+        self.negatives, self.fixed_triplets = negatives, fixed_triplets
         self.train_transform = compose(transforms.get("train"), seed)
         self.eval_transform = compose(transforms.get("eval"), seed)
         self.table: SampleTable | None = None
@@ -184,10 +189,15 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
                 attrs=self._train_attrs,
                 values=self._train_values,
                 seed=self.seed,
+                negatives=self.negatives,
             )
         else:
             sampler = AttributeTripletSampler(
-                self.batch_size, self.triplets_per_epoch, fixed=self._train_fixed, seed=self.seed
+                self.batch_size,
+                self.triplets_per_epoch,
+                fixed=self._train_fixed,
+                seed=self.seed,
+                fixed_subset=self.fixed_triplets,
             )
         return DataLoader(self.datasets["train"], batch_sampler=sampler, **self._loader_kwargs())
 

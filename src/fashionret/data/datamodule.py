@@ -99,6 +99,9 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
             epoch 0). Not from the papers: 5 makes top-1 by chance at most 0.2. A held-out split is widened to
             it; an official split (or a held-out one that would leave too few training identities for a C x N
             batch) below it is refused in one sentence.
+        val_max_fraction: the largest share of the training identities a held-out split may take (0.5: never
+            more than half). A hold-out that needs more (``val_min_identities`` of a small catalogue, e.g. 5 of
+            8 classes) is refused in one sentence rather than silently taking most of the training data.
         crop_to_bbox: crop every image to its annotated box (``bbox_margin`` widens it).
         transforms: ``{"train": [...], "eval": [...]}`` albumentations transforms, instantiated by Hydra.
         on_bad_sample: ``error`` or ``skip`` (counted and logged) for malformed annotation rows; with
@@ -133,6 +136,7 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         val_source: str = "official",
         val_fraction: float = 0.1,
         val_min_identities: int = 5,
+        val_max_fraction: float = 0.5,
         crop_to_bbox: bool = True,
         bbox_margin: float = 0.0,
         on_bad_sample: str = "error",
@@ -158,6 +162,9 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         self.C, self.N = classes_per_batch, images_per_class
         self.eval_batch_size, self.num_workers, self.pin_memory = eval_batch_size, num_workers, pin_memory
         self.val_source, self.val_fraction, self.val_min_identities = val_source, val_fraction, val_min_identities
+        if not 0.0 < val_max_fraction < 1.0:
+            raise ValueError(f"data.val_max_fraction must be in (0, 1), got {val_max_fraction}")
+        self.val_max_fraction = val_max_fraction
         self.crop, self.bbox_margin = crop_to_bbox, bbox_margin
         self.on_bad_sample, self.cache_dir, self.seed = on_bad_sample, cache_dir, seed
         self.parser_options = dict(parser_options or {})
@@ -203,6 +210,12 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
             rng = np.random.default_rng(self.seed)
             n_val = self._holdout_size(len(ids))
             held = set(rng.choice(ids, size=n_val, replace=False).tolist())
+            log.info(
+                "%s: holding out %d of its %d training identities for validation (data.val_source=holdout)",
+                self.family,
+                n_val,
+                len(ids),
+            )
             in_val = np.array([i in held for i in train.identity], dtype=bool)
             val = train.subset(in_val)
             train = train.subset(~in_val)
@@ -251,6 +264,14 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                 f"validation (data.val_fraction={self.val_fraction}, data.val_min_identities="
                 f"{self.val_min_identities}) leaves {n_train_ids - n_val}, fewer than the {self.C} a training batch "
                 "needs (data.classes_per_batch); use more data, data.val_source=official or smaller values"
+            )
+        if n_val > self.val_max_fraction * n_train_ids:
+            raise ValueError(
+                f"{self.family} at {self.root}: no usable validation split can be held out, as it would take "
+                f"{n_val} of its {n_train_ids} training identities (data.val_fraction={self.val_fraction}, "
+                f"data.val_min_identities={self.val_min_identities}), more than data.val_max_fraction="
+                f"{self.val_max_fraction} of them; use more data, data.val_source=official, or lower "
+                "data.val_min_identities"
             )
         return n_val
 

@@ -129,16 +129,23 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
 
     ASEN / ASEN++ / AG-MAN protocol (AG-MAN §IV-A: "for every epoch, we construct 100k triplets from the
     training set"): for each triplet an attribute is drawn uniformly; then a value with at least two images
-    (anchor and a different positive image with that value) and a different value of the same attribute for the
-    negative. ASEN draws the positive value uniformly over all values and retries until images exist; we draw
+    (anchor and a different positive image with that value), and a negative image of another value of that
+    attribute. ASEN draws the positive value uniformly over all values and retries until images exist; we draw
     uniformly over the values that can serve (same distribution conditioned on success).
+
+    ``negatives``: ``images`` (default; the authors' loaders) draws the negative uniformly over all images of the
+    attribute's other values, so a frequent value is a frequent negative; ``values`` draws another value
+    uniformly, then an image of it (on an imbalanced attribute the two differ: a value with 1% of the images is
+    a negative half the time under ``values`` with two values, 1% of the time under ``images``).
 
     Two sources of triplets:
 
     * ``attrs`` / ``values`` (per table row: attribute index and value index): sampled per epoch, seeded by
       ``(seed, epoch)``;
     * ``fixed`` ``[M, 4]`` (anchor, positive, negative, condition) rows (Zappos50k's CSN training triplets:
-      positive = "close", negative = "far"): shuffled per epoch, the first ``triplets_per_epoch`` used.
+      positive = "close", negative = "far"). ``fixed_subset="once"`` (default; the CSN / AG-MAN loaders): a
+      seeded subset of ``triplets_per_epoch`` is chosen once and the same triplets, reshuffled, make every epoch;
+      ``"per_epoch"``: a fresh subset each epoch (all of the list is seen over the run).
 
     Batches hold ``(anchor, positive, negative, attribute, augmentation_seed)``; under DDP every rank builds the
     same epoch and takes every ``world_size``-th batch (equal lengths).
@@ -155,9 +162,16 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
         rank: int | None = None,
         world_size: int | None = None,
         drop_last: bool = True,
+        negatives: str = "images",
+        fixed_subset: str = "once",
     ):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if negatives not in ("images", "values"):
+            raise ValueError(f"negatives must be 'images' or 'values', got {negatives!r}")
+        if fixed_subset not in ("once", "per_epoch"):
+            raise ValueError(f"fixed_subset must be 'once' or 'per_epoch', got {fixed_subset!r}")
+        self.negatives, self.fixed_subset = negatives, fixed_subset
         self.batch_size, self.seed, self.drop_last = batch_size, seed, drop_last
         self._rank, self._world = rank, world_size
         self.epoch = 0
@@ -166,6 +180,9 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
             if len(self.fixed) == 0:
                 raise ValueError("no training triplets")
             self.n = len(self.fixed) if triplets_per_epoch is None else min(triplets_per_epoch, len(self.fixed))
+            if fixed_subset == "once" and self.n < len(self.fixed):  # one subset for the whole run
+                chosen = np.random.default_rng([self.seed, 0x0CE]).permutation(len(self.fixed))[: self.n]
+                self.fixed = self.fixed[np.sort(chosen)]
             return
         if attrs is None or values is None:
             raise ValueError("give attrs and values (per row), or fixed triplets")
@@ -179,6 +196,12 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
             by_value = {v: rows[values[rows] == v] for v in np.unique(values[rows]).tolist()}
             if len(by_value) >= 2 and any(len(r) >= 2 for r in by_value.values()):
                 self.pools[int(a)] = by_value
+        # per attribute: its rows grouped by value, and where each value's block starts (negatives over images)
+        self._rows = {a: np.concatenate(list(p.values())) for a, p in self.pools.items()}
+        self._start = {}
+        for a, p in self.pools.items():
+            starts = np.cumsum([0] + [len(r) for r in p.values()])[:-1]
+            self._start[a] = dict(zip(p.keys(), starts.tolist()))
         unusable = sorted(set(np.unique(attrs).tolist()) - set(self.pools))
         if unusable:
             log.warning(
@@ -201,10 +224,16 @@ class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, i
             pool = self.pools[a]
             pos_values = [v for v, r in pool.items() if len(r) >= 2]
             vp = pos_values[int(rng.integers(len(pos_values)))]
-            neg_values = [v for v in pool if v != vp]
-            vn = neg_values[int(rng.integers(len(neg_values)))]
-            x, p = rng.choice(pool[vp], size=2, replace=False)
-            n = pool[vn][int(rng.integers(len(pool[vn])))]
+            if self.negatives == "values":
+                neg_values = [v for v in pool if v != vp]
+                vn = neg_values[int(rng.integers(len(neg_values)))]
+                x, p = rng.choice(pool[vp], size=2, replace=False)
+                n = pool[vn][int(rng.integers(len(pool[vn])))]
+            else:  # uniform over the attribute's images of any other value: skip vp's block
+                x, p = rng.choice(pool[vp], size=2, replace=False)
+                rows, start, size = self._rows[a], self._start[a][vp], len(pool[vp])
+                k = int(rng.integers(len(rows) - size))
+                n = rows[k if k < start else k + size]
             yield int(x), int(p), int(n), int(a)
 
     def _batches(self) -> Iterator[list[tuple[int, int, int, int, int]]]:

@@ -41,9 +41,40 @@ def chance_map(query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> floa
     ``G = 1``). It is what the ranking engine's AP averages to over all orderings of the gallery.
     """
     r, g = _relevant_counts(query_labels, gallery_labels)
-    if not len(r):
-        return float("nan")
+    return float(np.mean(_expected_ap(r, g))) if len(r) else float("nan")
+
+
+def _expected_ap(r: np.ndarray, g: int) -> np.ndarray:
+    """``E[AP]`` of a random order of ``g`` gallery items for queries with ``r >= 1`` relevant ones."""
     if g == 1:
-        return 1.0
+        return np.ones_like(r, dtype=np.float64)
     h = float(np.sum(1.0 / np.arange(1, g + 1)))
-    return float(np.mean((h + (r - 1) / (g - 1) * (g - h)) / g))
+    return (h + (r - 1) / (g - 1) * (g - h)) / g
+
+
+def chance_attribute_map(
+    query_labels,
+    query_attributes,
+    gallery_labels,
+    gallery_attributes,
+    include_queries_without_match: bool = True,
+) -> float:
+    """Expected attribute-specific MAP of random rankings (papers 002/003, ASEN protocol), exact.
+
+    As :class:`fashionret.eval.attribute.AttributeMAP` scores it: each attribute's queries are ranked against that
+    attribute's candidates (relevant = same value), ``mAP`` is the query-weighted mean of the per-query APs, and a
+    query without a candidate of its value scores 0 and is kept (``include_queries_without_match=True``) or is
+    left out. Per query, ``E[AP]`` is :func:`chance_map`'s closed form with that attribute's ``R`` and ``G``.
+    """
+    ql, qa = np.asarray(query_labels), np.asarray(query_attributes)
+    gl, ga = np.asarray(gallery_labels), np.asarray(gallery_attributes)
+    total, n = 0.0, 0
+    for a in np.unique(qa).tolist():
+        labels, counts = np.unique(gl[ga == a], return_counts=True)
+        r_of = dict(zip(labels.tolist(), counts.tolist()))
+        r = np.array([r_of.get(x, 0) for x in ql[qa == a].tolist()], dtype=np.float64)
+        matched = r[r > 0]
+        if len(matched):
+            total += float(np.sum(_expected_ap(matched, int(counts.sum()))))
+        n += len(r) if include_queries_without_match else len(matched)
+    return total / n if n else float("nan")

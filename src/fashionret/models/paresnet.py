@@ -87,7 +87,13 @@ def backbone_with_taps(backbone: Backbone, indices: Sequence[int]) -> Backbone:
     have = tuple(_normalise(i, n) for i in backbone.body.feature_info.out_indices)
     if have == want:
         return backbone
-    rebuilt = Backbone(backbone.name, out_indices=want, pretrained=False, **getattr(backbone, "timm_kwargs", {}))
+    rebuilt = Backbone(
+        backbone.name,
+        out_indices=want,
+        pretrained=False,
+        pretrained_tag=getattr(backbone, "pretrained_tag", None),
+        **getattr(backbone, "timm_kwargs", {}),
+    )
     keep = set(rebuilt.body.state_dict())  # a shallower tap drops the deeper stages' weights
     rebuilt.body.load_state_dict({k: v for k, v in backbone.body.state_dict().items() if k in keep}, strict=True)
     return rebuilt

@@ -4,8 +4,9 @@
   ``root_dir`` (hence ``log_dir`` and ``hydra.sweep.dir``) from it rather than from ``${hydra:runtime.cwd}``:
   Hydra's sweeper resolves ``hydra.sweep.dir`` before it sets the runtime node.
 
-* ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>}``: the backbone's input normalisation
-  (:func:`fashionret.models.backbones.pretrained_normalization`).
+* ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>[,<pretrained tag>]}``: the backbone's input
+  normalisation from that tag's ``pretrained_cfg`` (:func:`fashionret.models.backbones.pretrained_normalization`;
+  no tag or null: timm's default tag).
 * ``${cv2_interpolation:<name>}``: an interpolation name as the OpenCV flag albumentations' resize takes.
 * ``${cpu_workers:<n>}``: ``min(n, CPUs this process may use)``, the data configs' ``num_workers`` default
   (no "4 workers on 2 cores" warning; ``data.num_workers=N`` still sets any number).
@@ -18,10 +19,10 @@ import os
 from omegaconf import OmegaConf
 
 
-def _timm_pretrained_cfg(name: str, key: str):
+def _timm_pretrained_cfg(name: str, key: str, tag: str | None = None):
     from fashionret.models.backbones import pretrained_normalization
 
-    values = pretrained_normalization(str(name))
+    values = pretrained_normalization(str(name), tag)
     if key not in values:
         raise ValueError(f"timm_pretrained_cfg: key must be one of {sorted(values)}, got {key!r}")
     value = values[key]
