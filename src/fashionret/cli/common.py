@@ -90,7 +90,8 @@ def use_smoke_data(cfg: DictConfig) -> None:
     if not smoke_root or "data" not in cfg or "root" not in cfg.data:
         return
     if str(cfg.data.root) != str(smoke_root):
-        log.info("+smoke=cpu: data.root=%s replaced by synthetic %s data at %s", cfg.data.root, cfg.data.family, smoke_root)
+        family = cfg.data.get("family")
+        log.info("+smoke=cpu: data.root=%s replaced by synthetic %s data at %s", cfg.data.root, family, smoke_root)
         with open_dict(cfg):
             cfg.data.root = smoke_root
 
