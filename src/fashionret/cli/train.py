@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 
 import hydra
 from omegaconf import DictConfig
@@ -17,10 +16,6 @@ from fashionret.utils.jobs import job_overrides, run_job
 from fashionret.utils.resume import prepare_resume
 
 log = logging.getLogger(__name__)
-
-# conf/hydra/launcher/submitit_{slurm,local}.yaml fill in the plugin's configs of the same name, which Hydra then
-# validates against the plugin's schema (wanted) with a deprecation notice on every launch (noise)
-warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
 
 
 def train(cfg: DictConfig) -> dict:
