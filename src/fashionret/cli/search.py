@@ -1,4 +1,7 @@
-"""``fashionret-search``: index a gallery with a trained run, then query it with images."""
+"""``fashionret-search``: index a gallery with a trained run, then query it with images.
+
+torch and the serving code are imported inside the commands: ``--help`` reads only this module.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +13,10 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import hydra
-import torch
-from omegaconf import OmegaConf
-
-from fashionret.serve.embed import (
-    ImageFiles,
-    OnlyImage,
-    ShardWriter,
-    WithAttribute,
-    embed,
-    list_images,
-    loader,
-    predict_trainer,
-    read_rgb,
-)
-from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
-from fashionret.serve.run import TrainedRun, load_run
-from fashionret.utils.checkpoints import CheckpointError
-from fashionret.viz.grid import retrieval_grid
+if TYPE_CHECKING:
+    from fashionret.serve.run import TrainedRun
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +34,11 @@ examples:
 
 def _data_split(run: TrainedRun, split: str):
     """A dataset split of the run's own data config (``test_gallery``, ``test_query``, ``val_gallery``, ...)."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from fashionret.serve.index import SearchIndexError
+
     dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
     dm.setup("test")
     if split not in dm.datasets:
@@ -59,6 +51,10 @@ def _data_split(run: TrainedRun, split: str):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from fashionret.serve.embed import ImageFiles, OnlyImage, ShardWriter, list_images, loader, predict_trainer
+    from fashionret.serve.index import GalleryIndex
+    from fashionret.serve.run import load_run
+
     run = load_run(args.run)
     names: list[str] = []
     if args.images:
@@ -102,6 +98,13 @@ def _default_out() -> Path:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    import torch
+
+    from fashionret.serve.embed import ImageFiles, OnlyImage, WithAttribute, embed, read_rgb
+    from fashionret.serve.index import GalleryIndex, distances
+    from fashionret.serve.run import load_run
+    from fashionret.viz.grid import retrieval_grid
+
     index = GalleryIndex.open(args.index)
     attribute = index.attribute_id(args.attribute)
     run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
@@ -228,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     # Lightning's own deprecation notice about torch internals: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     quiet_lightning()
+    from fashionret.serve.index import SearchIndexError  # torch: only after the arguments are read
+    from fashionret.utils.checkpoints import CheckpointError
+
     try:
         return args.func(args)
     except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError) as err:
