@@ -99,9 +99,30 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
             target = str((run_cfg.callbacks[name] or {}).get("_target_", ""))
             if target.endswith(_FIT_ONLY_CALLBACKS):
                 del run_cfg.callbacks[name]
+    keep_run_model_values(run_cfg, info.config, user_keys)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
     check_model_matches(info, run_cfg.get("model"), model_choice)
     return run_cfg, info
+
+
+def keep_run_model_values(run_cfg: DictConfig, stored: dict | None, user_keys: set[str]) -> None:
+    """The weights' architecture stays the run's when another dataset is picked: a data bundle may set model
+    values (``data=demo`` sets ``model.conv_channels``), and ``data=deepfashion_c2s`` would drop them. Only plain
+    top-level values (numbers, strings, booleans) are copied from the stored config, never a ``_target_``;
+    nothing is kept when the user sets ``model`` values or picks a model."""
+    model = (stored or {}).get("model")
+    if (
+        not isinstance(model, dict)
+        or "model" not in run_cfg
+        or any(k.split(".")[0].split("/")[0] == "model" for k in user_keys)
+    ):
+        return
+    for key, value in model.items():
+        if key.startswith("_") or key not in run_cfg.model or not isinstance(value, int | float | bool | str):
+            continue
+        if run_cfg.model[key] != value:
+            log.info("model.%s=%s as the run was trained (the composed config says %s)", key, value, run_cfg.model[key])
+            run_cfg.model[key] = value
 
 
 def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:

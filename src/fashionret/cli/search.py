@@ -103,7 +103,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from fashionret.serve.embed import ImageFiles, OnlyImage, WithAttribute, embed, read_rgb
     from fashionret.serve.index import GalleryIndex, distances
     from fashionret.serve.run import load_run
-    from fashionret.viz.grid import retrieval_grid
+    from fashionret.viz.grid import distinct_captions, retrieval_grid
 
     index = GalleryIndex.open(args.index)
     attribute = index.attribute_id(args.attribute)
@@ -137,12 +137,14 @@ def cmd_query(args: argparse.Namespace) -> int:
             item = index.items[int(top[j, r])]
             hits.append({"rank": r + 1, "path": item["path"], "label": item.get("label"), col: float(shown[j, r])})
         results.append({"query": q["path"], "label": q.get("label"), "attribute": attribute, "topk": hits})
+    marked = False
     for j, res in enumerate(results[: args.show]):
         item = f"  (item {res['label']})" if res["label"] is not None else ""
         print(f"query {j + 1}/{len(results)}: {res['query']}{item}")
         print(f"  {'rank':>4}  {col:>8}  {'item':<12}  path")
         for h in res["topk"]:
             mark = " *" if _is_match(res, h) else ""
+            marked |= bool(mark)
             print(f"  {h['rank']:>4}  {h[col]:>8.4f}  {h['label'] or '-':<12}  {h['path']}{mark}")
     if len(results) > args.show:
         print(f"... {len(results) - args.show} more queries in {out / 'results.json'}")
@@ -152,11 +154,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         [shown_image(j) for j in range(len(grid_rows))],
         [[read_rgb(h["path"]) for h in r["topk"]] for r in grid_rows],
         [[_is_match(r, h) for h in r["topk"]] for r in grid_rows],
-        row_captions=[Path(r["query"]).name for r in grid_rows],
-        cell_captions=[[f"#{h['rank']} {h[col]:.3f}" for h in r["topk"]] for r in grid_rows],
+        row_captions=[f"query {j + 1}: {c}" for j, c in enumerate(distinct_captions([r["query"] for r in grid_rows]))],
+        cell_captions=[[f"#{h['rank']}" for h in r["topk"]] for r in grid_rows],
+        cell_scores=[[h[col] for h in r["topk"]] for r in grid_rows],
     )
     grid.save(out / "grid.png")
-    print(f"(* = same item as the query)\ngrid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
+    if marked:  # the legend only where a mark was printed: items known on both sides, or the query image itself
+        labelled = any(r["label"] is not None for r in results)
+        print("(* = same item as the query)" if labelled else "(* = the query image itself)")
+    print(f"grid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
     return 0
 
 
