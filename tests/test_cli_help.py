@@ -49,3 +49,32 @@ def test_hydra_app_help(prog, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     _check(out.stdout, prog)
     assert "== Config groups" in out.stdout and "\nmodel: " in out.stdout and "\nbackbone: " in out.stdout
+
+
+HEAVY = ("torch", "lightning", "timm", "cv2", "albumentations", "wandb")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fashionret-train", "--help"],
+        ["fashionret-eval", "--help"],
+        ["fashionret-search", "--help"],
+        ["fashionret-export", "--help"],
+        ["fashionret-data", "--help"],
+        ["fashionret-tables", "--help"],
+        ["fashionret-train", "--cfg", "job"],
+    ],
+    ids=" ".join,
+)
+def test_help_and_cfg_job_import_no_heavy_module(argv, tmp_path):
+    """Startup stays light (benchmarks/startup.py measures it): ``-X importtime`` lists every module the command
+    imported; none of torch, Lightning, timm, OpenCV, albumentations or W&B may be among them."""
+    env = {**__import__("os").environ, "PYTHONPROFILEIMPORTTIME": "1", "FASHIONRET_ROOT": str(tmp_path)}
+    out = subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = {ln.rsplit("|", 1)[1].strip() for ln in out.stderr.splitlines() if ln.startswith("import time:")}
+    assert len(imported) > 50  # the profile was written (hydra, omegaconf, ...)
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))

@@ -1,6 +1,11 @@
 """A small version of the demo: training must learn (top-1 well above a random ranking)."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +36,61 @@ def test_small_demo_learns(tmp_path):
     assert chance == pytest.approx(1 / 60)  # 60 test items, one gallery view each
     assert metrics["top1"] >= 3 * chance, (metrics, chance)
     assert metrics["mAP"] >= metrics["top1"]  # one relevant item per query: AP = 1/rank >= hit@1
+
+
+# ------------------------------------------------------------------------------------------------ README sample
+README = Path(__file__).resolve().parents[1] / "README.md"
+RUN_DIR = re.compile(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}")
+
+
+def readme_demo_sample() -> tuple[list[str], list[str]]:
+    """(the test table lines, the 'Where ...' lines) of the README's demo sample (the unlabelled block that
+    holds a ``Test (`` line); ``  ...`` (more lines follow) left out."""
+    blocks, current = [], None
+    for line in README.read_text().splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current = []
+            else:
+                blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    (sample,) = [b for b in blocks if b.startswith("Test (")]
+    table, where = sample.split("\n\n", 1)
+    return table.splitlines(), [ln for ln in where.splitlines() if ln.strip() != "..."]
+
+
+def normalised(stdout: str, cwd: Path) -> list[str]:
+    """The demo's stdout lines with the working directory and the run's time stamp as the README writes them."""
+    return [RUN_DIR.sub("<date>_<time>", ln.replace(f"{cwd}/", "")) for ln in stdout.splitlines()]
+
+
+def test_readme_demo_sample_is_well_formed():
+    table, where = readme_demo_sample()
+    assert table[0].startswith("Test (deepfashion_inshop): ") and table[-1].startswith("mAP ")
+    assert where[0] == "Where this run's results are:" and any("checkpoints/epoch_" in ln for ln in where)
+
+
+@pytest.mark.slow
+def test_readme_demo_sample_is_what_the_demo_prints(tmp_path):
+    """``fashionret-train`` with no arguments, as the README's quick start runs it (installed console script, an
+    empty directory, no W&B account): the test table equals the README's line for line (the run is seeded, so
+    every number must agree exactly, on any load), and so do the listed locations (best checkpoint included)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(tmp_path)}
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SILENT"):
+        env.pop(var, None)
+    exe = Path(sys.executable).parent / "fashionret-train"
+    out = subprocess.run(
+        [str(exe)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = normalised(out.stdout, tmp_path)
+    table, where = readme_demo_sample()
+    start = lines.index(table[0]) if table[0] in lines else -1
+    got = lines[start : start + len(table)] if start >= 0 else [ln for ln in lines if ln.startswith("Test (")]
+    assert got == table, "README's demo sample differs from this run:\n" + "\n".join(got)
+    for line in where:
+        assert line in lines, f"README line {line!r} not printed by the demo:\n" + "\n".join(lines[-12:])
+    res = json.loads(next((tmp_path / "logs/train/runs").glob("*/results.json")).read_text())
+    assert f"{res['test']['top1']:.4f}" in table[2]  # the table is the recorded result

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,25 +50,12 @@ def job_statuses(sweep: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sweeps_readme_command_verbatim_from_a_fresh_checkout(tmp_path):
-    """sweeps/README.md: ``fashionret-train -m -cd sweeps -cn paper000_table2`` run from the checkout root (here a
-    fresh copy of its ``sweeps/``), no FASHIONRET_ROOT: data and logs land beside it."""
-    checkout = tmp_path / "checkout"
-    shutil.copytree(REPO / "sweeps", checkout / "sweeps")
-    out = run_user("fashionret-train -m -cd sweeps -cn paper000_table2 +smoke=cpu", checkout)
-    assert out.returncode == 0, out.stderr[-3000:]
-    sweep = the_sweep_dir(checkout / "logs", "paper000_table2")
-    assert job_statuses(sweep) == {"0": "ok", "1": "ok", "2": "ok"}
-    assert (checkout / "data" / "smoke" / "deepfashion2").is_dir()
-
-
-@pytest.mark.slow
 def test_readme_multirun_with_fashionret_root(tmp_path):
-    """README: ``fashionret-train -m backbone=resnet50,vgg16`` from any directory, logs under $FASHIONRET_ROOT."""
+    """README: ``fashionret-train -m optimizer.lr=1e-4,1e-3`` from any directory, logs under $FASHIONRET_ROOT."""
     root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
     root.mkdir()
     elsewhere.mkdir()
-    out = run_user("fashionret-train -m backbone=resnet50,vgg16 +smoke=cpu", elsewhere, FASHIONRET_ROOT=str(root))
+    out = run_user("fashionret-train -m optimizer.lr=1e-4,1e-3 +smoke=cpu", elsewhere, FASHIONRET_ROOT=str(root))
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = the_sweep_dir(root / "logs", "train")
     assert job_statuses(sweep) == {"0": "ok", "1": "ok"}

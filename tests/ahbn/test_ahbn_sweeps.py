@@ -1,12 +1,11 @@
-"""Every paper-001 sweep as sweeps/README.md writes it (``fashionret-train -m -cd sweeps -cn <sweep> +smoke=cpu``),
-from a fresh directory holding a copy of ``sweeps/``: each job runs its stages (weights handed from stage to
-stage), and ``fashionret-tables`` renders the table from the multirun directory."""
+"""Every paper-001 sweep as sweeps/README.md writes it (``fashionret-train -m -cn <sweep> +smoke=cpu``), from an
+empty directory: each job runs its stages (weights handed from stage to stage), and ``fashionret-tables`` renders
+the table from the multirun directory."""
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import torch
 
 from fashionret.tables.paper001 import STREET2SHOP_CATEGORIES, TABLE1_ROWS
 from tests.test_multirun_default import job_statuses, run_user, the_sweep_dir
+from tests.test_readme_commands import sweep_command
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "sweeps"
@@ -29,9 +29,8 @@ CASES = {
 
 def test_every_paper001_sweep_file_has_a_test_and_a_readme_command():
     assert {p.stem for p in SWEEPS.glob("paper001_*.yaml")} == set(CASES)
-    readme = (SWEEPS / "README.md").read_text()
     for name in CASES:
-        assert f"fashionret-train -m -cd sweeps -cn {name}" in readme, name
+        assert sweep_command(name) == ["fashionret-train", "-m", "-cn", name]
 
 
 def _check_stages(job: Path, stages: tuple[str, ...]) -> None:
@@ -51,9 +50,8 @@ def _check_stages(job: Path, stages: tuple[str, ...]) -> None:
 @pytest.mark.parametrize("sweep", list(CASES))
 def test_paper001_sweep_runs_end_to_end_and_renders(sweep, tmp_path):
     rows, stages = CASES[sweep]
-    checkout = tmp_path / "checkout"
-    shutil.copytree(SWEEPS, checkout / "sweeps")
-    out = run_user(f"fashionret-train -m -cd sweeps -cn {sweep} +smoke=cpu", checkout, timeout=1800)
+    checkout = tmp_path  # an empty directory outside the checkout
+    out = run_user(f"{' '.join(sweep_command(sweep))} +smoke=cpu", checkout, timeout=1800)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep_dir = the_sweep_dir(checkout / "logs", sweep)
     statuses = job_statuses(sweep_dir)

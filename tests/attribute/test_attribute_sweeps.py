@@ -1,6 +1,6 @@
-"""Every paper-002/003 sweep runs end to end as the README writes it (`fashionret-train -m -cd sweeps -cn <sweep>
-+smoke=cpu`) on tiny synthetic data in the official layouts, and `fashionret-tables` renders its table from the
-multirun directory: paper numbers, ours, the difference; AttnFashion / ISLN rows "not run"."""
+"""Every paper-002/003 sweep runs end to end as the README writes it (`fashionret-train -m -cn <sweep> +smoke=cpu`,
+from an empty directory) on tiny synthetic data in the official layouts, and `fashionret-tables` renders its table
+from the multirun directory: paper numbers, ours, the difference; AttnFashion / ISLN rows "not run"."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fashionret.tables import TABLES
+from tests.test_readme_commands import sweep_command
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "sweeps"
@@ -52,9 +53,8 @@ def test_every_paper_002_003_table_has_a_sweep_a_test_and_a_readme_command():
     names = {p.stem for p in SWEEPS.glob("paper00[23]_*.yaml")}
     assert names == set(CASES)
     assert {n for n in TABLES if n.startswith(("paper002", "paper003"))} == set(CASES)
-    readme = (SWEEPS / "README.md").read_text()
     for name in names:
-        assert f"`fashionret-train -m -cd sweeps -cn {name}`" in readme, name
+        assert sweep_command(name) == ["fashionret-train", "-m", "-cn", name]
         assert TABLES[name].sweep == name
 
 
@@ -63,7 +63,8 @@ def test_every_paper_002_003_table_has_a_sweep_a_test_and_a_readme_command():
 def test_sweep_runs_end_to_end_and_renders(sweep, tmp_path):
     ran, not_run, n_jobs, n_maps = CASES[sweep]
     extra = [] if sweep in VERBATIM else EXTRA
-    cmd = [str(BIN / "fashionret-train"), "-m", "-cd", str(SWEEPS), "-cn", sweep, "+smoke=cpu", *extra]
+    prog, *args = sweep_command(sweep)
+    cmd = [str(BIN / prog), *args, "+smoke=cpu", *extra]
     out = run(cmd, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     (sweep_dir,) = sorted((tmp_path / "logs" / sweep / "multiruns").iterdir())

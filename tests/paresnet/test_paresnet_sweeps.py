@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_multirun_default import the_sweep_dir
+from tests.test_readme_commands import sweep_command
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = REPO / "sweeps"
@@ -49,7 +50,8 @@ def test_every_sweep_file_has_a_test_and_a_readme_command():
 @pytest.mark.parametrize("sweep", list(CASES))
 def test_sweep_runs_end_to_end_and_renders(sweep, tmp_path):
     extra, rows, n_jobs = CASES[sweep]
-    cmd = [str(BIN / "fashionret-train"), "-m", "-cd", str(SWEEPS), "-cn", sweep, "+smoke=cpu", "logger=csv", *extra]
+    prog, *args = sweep_command(sweep)  # as sweeps/README.md writes it, from an empty directory
+    cmd = [str(BIN / prog), *args, "+smoke=cpu", "logger=csv", *extra]
     out = run(cmd, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     sweep_dir = the_sweep_dir(tmp_path / "logs", sweep)  # FASHIONRET_ROOT=tmp_path: the default log dir

@@ -11,6 +11,9 @@ top-level folders. ``sweeps/`` is added to every fashionret app's search path by
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from fashionret.utils.resolvers import register_resolvers
 from fashionret.utils.resources import PACKAGE as _PACKAGE
 from fashionret.utils.resources import packaged as _packaged
@@ -51,3 +54,28 @@ def _expose_search_path_plugin() -> None:
 
 
 _expose_search_path_plugin()
+
+
+class _DropAdverts(logging.Filter):
+    """Lightning's "💡 Tip: try installing litlogger / litmodels" lines: adverts, not information about a run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def quiet_third_party() -> None:
+    """Silence the third-party noise our own use causes (nothing a user can act on): Lightning's deprecation
+    notice about torch's pytree internals, its litlogger / litmodels adverts, and Hydra's notice that the
+    submitit launcher configs are validated against the plugin's schema (wanted). W&B's "anonymous setting"
+    warning is avoided where the logger is made (:func:`fashionret.utils.instantiate.instantiate_loggers`)."""
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+    )
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropAdverts) for f in logger.filters):
+            logger.addFilter(_DropAdverts())
+
+
+quiet_third_party()

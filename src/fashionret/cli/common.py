@@ -9,10 +9,11 @@ from pathlib import Path
 import hydra
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
+from fashionret.data.errors import DatasetNotFoundError
 from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
 from fashionret.models.backbones import describe_backbone
 from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
@@ -29,9 +30,10 @@ TREE_FIRST = ("data", "model", "normalization", "loss", "optimizer", "scheduler"
 
 
 @rank_zero_only
-def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None) -> None:
+def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None, echo: bool = True) -> None:
     """Print the resolved composed config as a rich tree (one branch per group, YAML inside) and save it as
-    ``config_tree.log`` in the run directory; Hydra's own ``.hydra/config.yaml`` keeps the unresolved one."""
+    ``config_tree.log`` in the run directory; Hydra's own ``.hydra/config.yaml`` keeps the unresolved one.
+    ``echo=False``: saved only (the jobs of a sweep after its first)."""
     import rich
     import rich.syntax
     import rich.tree
@@ -45,7 +47,8 @@ def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None) -> Non
         # lit shows its references (${model}, ...) rather than second copies of those branches
         text = OmegaConf.to_yaml(node, resolve=key != "lit") if container else str(node)
         branch.add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
-    rich.print(tree)
+    if echo:
+        rich.print(tree)
     if save_to is not None:
         path = Path(save_to)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,17 +65,21 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     """
     check_config_values(cfg)  # a value of the wrong type or range: one sentence, before anything is built
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
+    use_smoke_data(cfg)
     if cfg.get("print_config", True):
-        print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+        print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log", echo=not later_sweep_job())
     started = describe_backbone(cfg.get("backbone"))
     if started:
         log.info("backbone %s (%s)", started["backbone_tag"], started["backbone_weights"])
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
+    check_data_root(datamodule)  # a missing dataset is the first error, before any ImageNet weights are fetched
     lit = hydra.utils.instantiate(cfg.lit)
     callbacks = instantiate_callbacks(cfg.get("callbacks")) if with_callbacks else []
-    callbacks.append(RunConfigInCheckpoint(cfg))
+    run_config = RunConfigInCheckpoint(cfg)
+    callbacks.append(run_config)
+    keep_run_config_in_weights_only_checkpoints(lit, run_config)
     loggers = instantiate_loggers(cfg.get("logger"))
     if cfg.trainer.get("strategy") in ("ddp", "ddp_find_unused_parameters_true"):
         pin_ddp_children_to_job_dir(cfg)
@@ -80,6 +87,55 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return datamodule, lit, trainer
+
+
+def use_smoke_data(cfg: DictConfig) -> None:
+    """``+smoke=cpu``: the synthetic data of the chosen family (``smoke.data_root``) replaces any ``data.root``,
+    also one given on the command line, so that a command written for a real dataset runs as a smoke test."""
+    smoke_root = OmegaConf.select(cfg, "smoke.data_root", default=None)
+    if not smoke_root or "data" not in cfg or "root" not in cfg.data:
+        return
+    if str(cfg.data.root) != str(smoke_root):
+        family = cfg.data.get("family")
+        log.info("+smoke=cpu: data.root=%s replaced by synthetic %s data at %s", cfg.data.root, family, smoke_root)
+        with open_dict(cfg):
+            cfg.data.root = smoke_root
+
+
+def later_sweep_job() -> bool:
+    """A multirun job after the sweep's first: its config tree goes to its ``config_tree.log`` only."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return False
+    hc = HydraConfig.get()
+    return hc.mode == RunMode.MULTIRUN and int(hc.job.get("num") or 0) > 0
+
+
+def check_data_root(datamodule) -> None:
+    """``data.root`` of a real (not generated) dataset must exist before the model is built (and weights fetched).
+
+    Raises:
+        DatasetNotFoundError: the folder is missing, naming it and the family expected there.
+    """
+    root, family = getattr(datamodule, "root", None), getattr(datamodule, "family", None)
+    if root is None or family is None or getattr(datamodule, "synthetic", None) is not None:
+        return
+    if not Path(root).is_dir():
+        raise DatasetNotFoundError(family, root, root)
+
+
+def keep_run_config_in_weights_only_checkpoints(lit: L.LightningModule, run_config: RunConfigInCheckpoint) -> None:
+    """Lightning skips callbacks' ``on_save_checkpoint`` for weights-only checkpoints (``+smoke=cpu``): the
+    module's own hook still runs, so it adds the run's config there too (eval, search and export need it)."""
+    own = lit.on_save_checkpoint
+
+    def on_save_checkpoint(checkpoint: dict) -> None:
+        own(checkpoint)
+        run_config.on_save_checkpoint(None, lit, checkpoint)
+
+    lit.on_save_checkpoint = on_save_checkpoint
 
 
 def results_table(metrics: dict[str, float], chance: dict[str, float], title: str) -> str:

@@ -20,10 +20,8 @@ from collections import Counter
 import numpy as np
 
 from fashionret.cli import help_text
-from fashionret.data.datamodule import query_gallery
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError
 from fashionret.data.parsers import PARSERS, TASKS, parse
-from fashionret.data.preflight import find_image_problems, where_listed
 from fashionret.data.synth import FORMATS, synthesize
 from fashionret.data.table import SampleTable
 
@@ -58,6 +56,8 @@ def _synth(args: argparse.Namespace) -> int:
 def check_images(table: SampleTable, workers: int = 8, show: int = 5) -> Counter:
     """Open and decode every distinct (image, box) of the table; print the first few problems with their
     annotation line(s)."""
+    from fashionret.data.preflight import find_image_problems, where_listed  # torch, cv2: only when used
+
     problems: Counter = Counter()
     for i, res in find_image_problems(table, workers=workers, decode=True):
         kind = res.split(" ")[0] if not res.startswith("bbox") else "bbox outside image"
@@ -116,6 +116,8 @@ def _eval_tables(table: SampleTable) -> dict[str, SampleTable]:
 def _queries_without_match(family: str, table: SampleTable, show: int = 3) -> int:
     """Evaluation queries whose identity (attribute value) has no gallery (candidate) image, printed per stage (a
     warning: the metrics leave them out and count them); returns the number of empty query or gallery sets."""
+    from fashionret.data.datamodule import query_gallery  # Lightning: only when used
+
     total = 0
     for stage, t in _eval_tables(table).items():
         q, g = query_gallery(t)
@@ -238,6 +240,8 @@ def _stats(args: argparse.Namespace) -> int:
     if m.get("unpaired_items"):
         print(f"style-0 (not pairable) items, not retrieval identities: {m['unpaired_items']}")
     if TASKS[args.format] == "attribute":
+        from fashionret.data.datamodule import query_gallery  # Lightning: only when used
+
         names = m.get("attributes", [])
         for split in ("val", "test"):
             t = (

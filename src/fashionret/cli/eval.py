@@ -5,34 +5,25 @@ The checkpoint stores the run's config name, overrides and resolved config
 given here on top (``data=deepfashion2 data.root=...`` evaluates across datasets), builds model, loss, data,
 transforms and the run's callbacks (retrieval figures included) from it, and tests the checkpoint's weights.
 A missing or unreadable checkpoint, one of another model, or a config whose model does not fit the weights
-fails first, in one sentence, before anything heavy is built.
+fails first, in one sentence, before anything heavy is built. torch, Lightning and the model code are imported
+inside the functions: ``--help`` needs only Hydra.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import hydra
-import torch
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fashionret.cli import CONFIG_DIR, CONFIG_PATH
-from fashionret.cli.common import build, print_locations, report_test
-from fashionret.utils.checkpoints import (
-    CheckpointError,
-    CheckpointInfo,
-    check_model_matches,
-    check_state_dict_matches,
-    hydra_job_overrides,
-    inspect_checkpoint,
-    replayable_overrides,
-    resolve_checkpoint,
-)
-from fashionret.utils.jobs import run_job
-from fashionret.utils.trust import check_stored_run, check_targets
+
+if TYPE_CHECKING:
+    from fashionret.utils.checkpoints import CheckpointInfo
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +49,16 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
     Raises:
         CheckpointError: nothing to evaluate, an unusable checkpoint, or a model that does not match it.
     """
+    from fashionret.utils.checkpoints import (
+        CheckpointError,
+        check_model_matches,
+        hydra_job_overrides,
+        inspect_checkpoint,
+        replayable_overrides,
+        resolve_checkpoint,
+    )
+    from fashionret.utils.trust import check_stored_run, check_targets
+
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), cfg.get("run_dir"))
     info = inspect_checkpoint(ckpt)
     user = [o for o in hydra_job_overrides() if _key(o) not in _EVAL_KEYS]
@@ -100,6 +101,7 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
             target = str((run_cfg.callbacks[name] or {}).get("_target_", ""))
             if target.endswith(_FIT_ONLY_CALLBACKS):
                 del run_cfg.callbacks[name]
+    keep_run_model_values(run_cfg, info.config, user_keys)
     # every class the evaluation will build, whatever composed it, is allow-listed
     check_targets(OmegaConf.to_container(run_cfg, resolve=False), info.describe(), allow_interpolation=True)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
@@ -107,8 +109,33 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
     return run_cfg, info
 
 
+def keep_run_model_values(run_cfg: DictConfig, stored: dict | None, user_keys: set[str]) -> None:
+    """The weights' architecture stays the run's when another dataset is picked: a data bundle may set model
+    values (``data=demo`` sets ``model.conv_channels``), and ``data=deepfashion_c2s`` would drop them. Only plain
+    top-level values (numbers, strings, booleans) are copied from the stored config, never a ``_target_``;
+    nothing is kept when the user sets ``model`` values or picks a model."""
+    model = (stored or {}).get("model")
+    if (
+        not isinstance(model, dict)
+        or "model" not in run_cfg
+        or any(k.split(".")[0].split("/")[0] == "model" for k in user_keys)
+    ):
+        return
+    for key, value in model.items():
+        if key.startswith("_") or key not in run_cfg.model or not isinstance(value, int | float | bool | str):
+            continue
+        if run_cfg.model[key] != value:
+            log.info("model.%s=%s as the run was trained (the composed config says %s)", key, value, run_cfg.model[key])
+            run_cfg.model[key] = value
+
+
 def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
     """Test ``cfg.ckpt_path`` with ``cfg`` (from :func:`run_config`); print the table, write ``results.json``."""
+    import torch
+
+    from fashionret.cli.common import build, print_locations, report_test
+    from fashionret.utils.checkpoints import check_state_dict_matches
+
     if info is None:
         cfg, info = run_config(cfg)
     log.info("evaluating %s with model=%s", info.describe(), info.model_name())
@@ -131,6 +158,9 @@ def main(cfg: DictConfig) -> None:
         fashionret-eval run_dir=logs/train/runs/2026-01-31_12-00-00
         fashionret-eval ckpt_path=logs/train/runs/<run>/checkpoints/epoch_005.ckpt data=deepfashion2 data.root=/data/DF2
     """
+    from fashionret.utils.checkpoints import CheckpointError
+    from fashionret.utils.jobs import run_job
+
     try:
         prepared = run_config(cfg)
     except CheckpointError as err:

@@ -8,9 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from fashionret.serve.export import FORMATS, TOLERANCE, export
-from fashionret.serve.run import load_run
-from fashionret.utils.checkpoints import CheckpointError
+from fashionret.serve import EXPORT_FORMATS as FORMATS
+from fashionret.serve import EXPORT_TOLERANCE as TOLERANCE
 
 DESCRIPTION = """\
 fashionret-export: export the embedder of a trained run (normalisation baked in, dynamic batch) as ONNX or
@@ -39,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from fashionret.serve.export import export  # torch: only after the arguments are read
+    from fashionret.serve.run import load_run
+    from fashionret.utils.checkpoints import CheckpointError
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Lightning's own deprecation notice about torch internals: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")

@@ -1,4 +1,7 @@
-"""``fashionret-search``: index a gallery with a trained run, then query it with images."""
+"""``fashionret-search``: index a gallery with a trained run, then query it with images.
+
+torch and the serving code are imported inside the commands: ``--help`` reads only this module.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +13,10 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import hydra
-import torch
-from omegaconf import OmegaConf
-
-from fashionret.serve.embed import (
-    ImageFiles,
-    OnlyImage,
-    ShardWriter,
-    WithAttribute,
-    embed,
-    list_images,
-    loader,
-    predict_trainer,
-    read_rgb,
-)
-from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
-from fashionret.serve.run import TrainedRun, load_run
-from fashionret.utils.checkpoints import CheckpointError
-from fashionret.viz.grid import retrieval_grid
+if TYPE_CHECKING:
+    from fashionret.serve.run import TrainedRun
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +34,11 @@ examples:
 
 def _data_split(run: TrainedRun, split: str):
     """A dataset split of the run's own data config (``test_gallery``, ``test_query``, ``val_gallery``, ...)."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from fashionret.serve.index import SearchIndexError
+
     dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
     dm.setup("test")
     if split not in dm.datasets:
@@ -59,6 +51,10 @@ def _data_split(run: TrainedRun, split: str):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from fashionret.serve.embed import ImageFiles, OnlyImage, ShardWriter, list_images, loader, predict_trainer
+    from fashionret.serve.index import GalleryIndex
+    from fashionret.serve.run import load_run
+
     run = load_run(args.run)
     names: list[str] = []
     if args.images:
@@ -102,6 +98,13 @@ def _default_out() -> Path:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    import torch
+
+    from fashionret.serve.embed import ImageFiles, OnlyImage, WithAttribute, embed, read_rgb
+    from fashionret.serve.index import GalleryIndex, distances
+    from fashionret.serve.run import load_run
+    from fashionret.viz.grid import distinct_captions, retrieval_grid
+
     index = GalleryIndex.open(args.index)
     attribute = index.attribute_id(args.attribute)
     run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
@@ -134,12 +137,14 @@ def cmd_query(args: argparse.Namespace) -> int:
             item = index.items[int(top[j, r])]
             hits.append({"rank": r + 1, "path": item["path"], "label": item.get("label"), col: float(shown[j, r])})
         results.append({"query": q["path"], "label": q.get("label"), "attribute": attribute, "topk": hits})
+    marked = False
     for j, res in enumerate(results[: args.show]):
         item = f"  (item {res['label']})" if res["label"] is not None else ""
         print(f"query {j + 1}/{len(results)}: {res['query']}{item}")
         print(f"  {'rank':>4}  {col:>8}  {'item':<12}  path")
         for h in res["topk"]:
             mark = " *" if _is_match(res, h) else ""
+            marked |= bool(mark)
             print(f"  {h['rank']:>4}  {h[col]:>8.4f}  {h['label'] or '-':<12}  {h['path']}{mark}")
     if len(results) > args.show:
         print(f"... {len(results) - args.show} more queries in {out / 'results.json'}")
@@ -149,11 +154,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         [shown_image(j) for j in range(len(grid_rows))],
         [[read_rgb(h["path"]) for h in r["topk"]] for r in grid_rows],
         [[_is_match(r, h) for h in r["topk"]] for r in grid_rows],
-        row_captions=[Path(r["query"]).name for r in grid_rows],
-        cell_captions=[[f"#{h['rank']} {h[col]:.3f}" for h in r["topk"]] for r in grid_rows],
+        row_captions=[f"query {j + 1}: {c}" for j, c in enumerate(distinct_captions([r["query"] for r in grid_rows]))],
+        cell_captions=[[f"#{h['rank']}" for h in r["topk"]] for r in grid_rows],
+        cell_scores=[[h[col] for h in r["topk"]] for r in grid_rows],
     )
     grid.save(out / "grid.png")
-    print(f"(* = same item as the query)\ngrid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
+    if marked:  # the legend only where a mark was printed: items known on both sides, or the query image itself
+        labelled = any(r["label"] is not None for r in results)
+        print("(* = same item as the query)" if labelled else "(* = the query image itself)")
+    print(f"grid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
     return 0
 
 
@@ -228,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     # Lightning's own deprecation notice about torch internals: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     quiet_lightning()
+    from fashionret.serve.index import SearchIndexError  # torch: only after the arguments are read
+    from fashionret.utils.checkpoints import CheckpointError
+
     try:
         return args.func(args)
     except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError) as err:

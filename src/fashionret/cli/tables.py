@@ -2,6 +2,7 @@
 
 examples:
     fashionret-tables logs/paper000_table1/multiruns/2025-01-01_12-00-00
+    fashionret-tables logs/paper000_table1          # the newest multirun of that sweep
     fashionret-tables logs/paper000_fig5/multiruns/<date> --table paper000_fig4
     fashionret-tables --wandb-group <group> --wandb-project <entity>/fashionret --table paper000_table2
 
@@ -35,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def newest_multirun(path: Path) -> Path:
+    """A sweep's log folder (``logs/<sweep>`` or ``logs/<sweep>/multiruns``) stands for its newest multirun
+    directory (the names are ``<date>_<time>``); a multirun directory itself is returned as given."""
+    if not path.is_dir() or any(path.glob("*/.hydra/config.yaml")):
+        return path
+    for base in (path / "multiruns", path):
+        runs = sorted(d for d in base.glob("*") if d.is_dir() and any(d.glob("*/.hydra/config.yaml")))
+        if runs:
+            print(f"fashionret-tables: the newest multirun under {path}: {runs[-1]}", file=sys.stderr)
+            return runs[-1]
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -55,6 +69,7 @@ def _main(argv: list[str] | None) -> int:
         if args.wandb_group:
             jobs, source = collect_wandb(args.wandb_group, args.wandb_project), f"wandb:{args.wandb_group}"
         else:
+            args.multirun_dir = str(newest_multirun(Path(args.multirun_dir)))
             jobs, source = collect_multirun(args.multirun_dir), str(args.multirun_dir)
     except (FileNotFoundError, RuntimeError) as err:
         print(f"fashionret-tables: {err}", file=sys.stderr)

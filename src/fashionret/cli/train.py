@@ -1,29 +1,29 @@
-"""``fashionret-train``: fit a model on a dataset, then test the best checkpoint. No arguments: the demo."""
+"""``fashionret-train``: fit a model on a dataset, then test the best checkpoint. No arguments: the demo.
+
+Imports of torch, Lightning and the model code happen inside the functions: ``--help`` and ``--cfg job`` need
+only Hydra (``benchmarks/startup.py``).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-import warnings
 
 import hydra
 from omegaconf import DictConfig
 
 from fashionret.cli import CONFIG_PATH
-from fashionret.cli.common import build, print_locations, report_test
-from fashionret.cli.stages import run_stages
-from fashionret.lit.checkpointing import check_checkpoint_dirs
-from fashionret.utils.jobs import job_overrides, run_job
-from fashionret.utils.resume import prepare_resume, resume_plan
 
 log = logging.getLogger(__name__)
 
-# conf/hydra/launcher/submitit_{slurm,local}.yaml fill in the plugin's configs of the same name, which Hydra then
-# validates against the plugin's schema (wanted) with a deprecation notice on every launch (noise)
-warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema")
-
 
 def train(cfg: DictConfig) -> dict:
+    from fashionret.cli.common import build, print_locations, report_test
+    from fashionret.cli.stages import run_stages
+    from fashionret.lit.checkpointing import check_checkpoint_dirs
+    from fashionret.utils.jobs import job_overrides
+    from fashionret.utils.resume import prepare_resume, resume_plan
+
     if cfg.get("stages"):  # config-driven stages (AHBN's two-stage schedule): one fit per stage
         return run_stages(cfg, train)
     start = time.perf_counter()
@@ -71,6 +71,8 @@ def skipped_rows(datamodule) -> dict[str, int]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from fashionret.utils.jobs import run_job
+
     metrics = run_job(train, cfg)
     key = cfg.get("optimized_metric")
     return metrics.get(key) if metrics and key else None

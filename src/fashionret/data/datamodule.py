@@ -68,7 +68,8 @@ def exclude_rows(table: SampleTable, exclude: dict | None, what: str) -> SampleT
             log.info("%s: excluding %d rows with %s in %s", what, int(hit.sum()), col, values)
         drop |= hit
     if drop.any():
-        log.warning("%s: %d of %d rows excluded by %s", what, int(drop.sum()), len(table), dict(exclude))
+        # an expected, configured filter (data.train_exclude): information, not a warning
+        log.info("%s: %d of %d rows excluded by %s", what, int(drop.sum()), len(table), dict(exclude))
     return table.subset(~drop)
 
 

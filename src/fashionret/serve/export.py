@@ -30,12 +30,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from fashionret.serve import EXPORT_FORMATS, EXPORT_TOLERANCE
 from fashionret.serve.run import TrainedRun
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "torchscript")
-TOLERANCE = 1e-4
+FORMATS = EXPORT_FORMATS
+TOLERANCE = EXPORT_TOLERANCE
 
 
 class ServingEmbedder(nn.Module):

@@ -59,5 +59,10 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
                     lg.group = group
             os.environ.setdefault("WANDB_SILENT", "true")
             log.info("W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online")
-        loggers.append(hydra.utils.instantiate(lg))
+        logger = hydra.utils.instantiate(lg)
+        init = getattr(logger, "_wandb_init", None)
+        if isinstance(init, dict) and init.get("anonymous") is None:
+            # Lightning passes anonymous=None, which W&B answers with "The anonymous setting has no effect"
+            init.pop("anonymous", None)
+        loggers.append(logger)
     return loggers

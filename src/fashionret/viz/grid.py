@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import numpy as np
 import torch
@@ -80,6 +81,20 @@ def select_queries(
     return sorted(chosen, key=lambda i: (order[outcome(int(ranks[i]), k)], int(ranks[i]), i))
 
 
+def distinct_captions(paths: Sequence[str], max_chars: int = 48) -> list[str]:
+    """Captions that tell images apart: the shortest path suffix (whole components) that differs between the
+    distinct paths (``id_00000023/01_2_side.jpg`` where every basename is ``01_2_side.jpg``), cut from the left
+    to ``max_chars``."""
+    parts = [PurePath(str(p)).parts for p in paths]
+    distinct = len(set(parts))
+    longest = max((len(p) for p in parts), default=1)
+    n = 1
+    while n < longest and len({p[-n:] for p in parts}) < distinct:
+        n += 1
+    caps = ["/".join(p[-n:]) for p in parts]
+    return [c if len(c) <= max_chars else "..." + c[-(max_chars - 3) :] for c in caps]
+
+
 def _thumb(image: np.ndarray | Image.Image, size: tuple[int, int]) -> Image.Image:
     """Letterbox an RGB image into ``size = (height, width)``."""
     im = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, dtype=np.uint8))
@@ -100,9 +115,11 @@ def retrieval_grid(
     cell_captions: Sequence[Sequence[str]] | None = None,
     thumb_size: tuple[int, int] = (128, 96),
     frame: int = 4,
+    cell_scores: Sequence[Sequence[float]] | None = None,
 ) -> Image.Image:
     """One row per query: the query (blue frame) then its top-k gallery images in rank order, true matches
-    framed green (paper 000 Fig. 6), others grey. Captions go above each row / cell."""
+    framed green (paper 000 Fig. 6), others grey. Captions go above each row / cell; with ``cell_scores`` each
+    result's caption is its rank at the left and its score at the right of the cell, apart."""
     if not (len(queries) == len(retrieved) == len(is_match)):
         raise ValueError("queries, retrieved and is_match must have one entry per query")
     rows = len(queries)
@@ -122,10 +139,14 @@ def retrieval_grid(
         cells = [(queries[r], QUERY, "query")]
         for j, img in enumerate(retrieved[r]):
             cap = cell_captions[r][j] if cell_captions else f"#{j + 1}" + (" match" if is_match[r][j] else "")
-            cells.append((img, MATCH if is_match[r][j] else MISS, cap))
-        for c, (img, colour, cap) in enumerate(cells):
+            score = f"{cell_scores[r][j]:.3f}" if cell_scores is not None else None
+            cells.append((img, MATCH if is_match[r][j] else MISS, cap, score))
+        for c, (img, colour, cap, *score) in enumerate(cells):
             x0 = gap + c * cell_w
             draw.text((x0, y0), cap, fill=TEXT, font=font)
+            if score and score[0] is not None:  # right-aligned in the cell: never run into the rank
+                right = x0 + tw + 2 * frame - draw.textlength(score[0], font=font)
+                draw.text((right, y0), score[0], fill=TEXT, font=font)
             draw.rectangle([x0, y0 + cap_h, x0 + tw + 2 * frame - 1, y0 + cap_h + th + 2 * frame - 1], fill=colour)
             grid.paste(_thumb(img, thumb_size), (x0 + frame, y0 + cap_h + frame))
     return grid
