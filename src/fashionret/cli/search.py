@@ -70,8 +70,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     if names and not index.meta.get("attribute_names"):
         index.meta["attribute_names"] = names
         index.save_meta()
-    if run.attribute_conditioned and args.approx != "none":
-        args.approx = "none"  # one faiss index per attribute is not built: attribute indexes search exactly
+    if run.attribute_conditioned:  # one faiss index per attribute is not built: attribute indexes search exactly
+        if args.approx not in ("auto", "none"):
+            raise ValueError(f"--approx {args.approx}: attribute-conditioned indexes are searched exactly")
+        args.approx = "none"
     choose_kind(args.approx, len(items))  # a bad --approx before any embedding
     done = index.written_shards()
     start = done * index.shard_size

@@ -102,13 +102,13 @@ def _recall(found: np.ndarray, truth: np.ndarray, self_ids: np.ndarray, k: int =
 
 def build_approx(gindex, kind: str = "auto", recall_target: float = 0.95, seed: int = 0) -> dict[str, Any]:
     """Build, measure and save the faiss index of a complete gallery index; returns its ``index.json`` record."""
-    faiss = import_faiss()
-    if gindex.meta["embedder"].get("attribute_conditioned"):
-        raise ValueError("--approx: attribute-conditioned indexes are searched exactly (pass --approx none)")
     n = len(gindex)
     kind = choose_kind(kind, n)
     if kind == "none":
         return {"kind": "none"}
+    if gindex.meta["embedder"].get("attribute_conditioned"):
+        raise ValueError("--approx: attribute-conditioned indexes are searched exactly (pass --approx none)")
+    faiss = import_faiss()
     t0 = time.perf_counter()
     d = gindex.shard(0).shape[1]
     metric = faiss.METRIC_INNER_PRODUCT if gindex.similarity == "cosine" else faiss.METRIC_L2

@@ -162,7 +162,7 @@ class GalleryIndex:
                 "index the gallery again"
             )
         try:
-            items = Items(root / meta["items"]["file"], int(meta["num_items"]))
+            items = Items(root / meta["items"]["file"], int(meta["num_items"]), int(meta["items"]["bytes"]))
         except FileNotFoundError:
             raise SearchIndexError(f"{root / meta['items']['file']} is missing: index the gallery again") from None
         except ItemsError as err:

@@ -36,9 +36,12 @@ def digest(data: bytes | memoryview | mmap.mmap) -> str:
 class Items:
     """Read-only sequence of item dicts backed by a memory-mapped ``items.jsonl``."""
 
-    def __init__(self, path: Path, expected: int):
+    def __init__(self, path: Path, expected: int, expected_bytes: int | None = None):
         self.path = path
         size = path.stat().st_size
+        if expected_bytes is not None and size != expected_bytes:
+            what = "truncated" if size < expected_bytes else "longer than recorded"
+            raise ItemsError(f"{path} is {what} ({size} bytes, index.json records {expected_bytes})")
         if size == 0:
             self._buf: bytes | mmap.mmap = b""
         else:
