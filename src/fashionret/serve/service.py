@@ -41,12 +41,14 @@ MAX_K = 100
 class SearchService:
     """What the app holds: the index (shards mapped once), the run's query embedder, the faiss index."""
 
-    def __init__(self, index_dir: str | Path, embedder: str = "auto", run: str | None = None):
+    def __init__(self, index_dir: str | Path, embedder: str = "auto", run: str | None = None, model: bool = True):
         self.index = GalleryIndex.open(index_dir)
         self.index.require_complete()
-        self.run = load_run(run or self.index.meta["embedder"]["checkpoint"], what="--run")
-        self.index.check_embedder(self.run.describe())
-        self.embedder = QueryEmbedder(self.run, embedder)
+        self.embedder: QueryEmbedder | None = None
+        if model:  # model=False: embeddings only (benchmarks/search.py on random vectors without a run)
+            self.run = load_run(run or self.index.meta["embedder"]["checkpoint"], what="--run")
+            self.index.check_embedder(self.run.describe())
+            self.embedder = QueryEmbedder(self.run, embedder)
         for i in range(self.index.num_shards):  # map every shard now, not inside concurrent requests
             self.index.shard(i)
         self.backends = ["exact"]
@@ -64,7 +66,7 @@ class SearchService:
             "items": len(self.index),
             "model": emb["model"],
             "similarity": emb["similarity"],
-            "embedder": self.embedder.engine,
+            "embedder": self.embedder.engine if self.embedder else None,
             "backends": self.backends,
             "attribute_names": self.index.meta.get("attribute_names") or [],
             "attribute_conditioned": bool(emb.get("attribute_conditioned")),
@@ -109,12 +111,14 @@ class SearchService:
             "k": k,
             "backend": backend,
             "similarity": self.index.similarity,
-            "embedder": self.embedder.engine,
+            "embedder": self.embedder.engine if self.embedder else None,
             "search_ms": round(1000 * (time.perf_counter() - t0), 3),
         }
 
     def search_image(self, data: bytes, name: str, k: Any, backend: Any, attribute: Any) -> dict[str, Any]:
         k, backend, attr = self._options(k, backend, attribute)
+        if self.embedder is None:
+            raise HTTPException(422, "this service was started without a model: send an embedding")
         if not data:
             raise HTTPException(400, f"the upload {name!r} is empty: send an image file (JPEG, PNG, ...)")
         if len(data) > MAX_UPLOAD_BYTES:
