@@ -18,7 +18,7 @@ is the ratio of medians against the faiss flat index measured in the same rounds
 time per call. Peak extra memory is ``VmHWM`` during the timed calls minus the RSS before them; ``held MB`` is
 the memory the contender keeps besides the shared page cache (its own copy of the vectors, or the faiss
 index's size: 0 for the memory-mapped shards).
-Opening the index (``GalleryIndex.open``: items list, shard headers, no digests above 256 MiB) is timed too.
+Opening the index (``GalleryIndex.open``: items list, shard headers, digests only up to 32 MiB) is timed too.
 
     python benchmarks/search.py --sizes 10000 100000 1000000 --repeats 7
 """

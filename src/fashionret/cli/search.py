@@ -312,7 +312,7 @@ def parser() -> argparse.ArgumentParser:
         "verify",
         help="check an index's files against the row counts and digests in its index.json",
         description="Check every file of an index: row counts, sizes and sha256 digests of the items list, every "
-        "shard and the faiss index. Opening an index checks counts always, digests only up to 256 MiB.",
+        "shard and the faiss index. Opening an index checks counts always, digests only up to 32 MiB of files.",
     )
     pv.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
     pv.set_defaults(func=cmd_verify)

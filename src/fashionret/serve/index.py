@@ -48,7 +48,7 @@ from fashionret.serve.items import ITEMS_FILE, Items, ItemsError, digest, encode
 INDEX_FILE = "index.json"
 INDEX_VERSION = 2
 #: Digests are checked at open up to this many bytes of shards + items (beyond: ``fashionret-search verify``).
-DIGEST_AT_OPEN_BYTES = 256 * 2**20
+DIGEST_AT_OPEN_BYTES = 32 * 2**20
 #: Score-matrix budget for one (query chunk x shard) product.
 SCORE_BUDGET_BYTES = 64 * 2**20
 
