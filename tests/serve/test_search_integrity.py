@@ -73,6 +73,7 @@ CASES = {
     "truncated_shard": (_truncated("shard_00002.npy", 0.7), "shard_00002.npy is truncated ("),
     "truncated_items": (_truncated("items.jsonl", 0.5), "items.jsonl is truncated ("),
     "truncated_index_json": (_truncated("index.json", 0.5), "index.json is truncated or not JSON ("),
+    "truncated_offsets": (_truncated("items.offsets.npy", 0.9), "items.offsets.npy is truncated or not a .npy file"),
 }
 
 

@@ -6,7 +6,7 @@ An index is a folder::
                         the source (an image folder or a dataset split of the run), item count, shard size,
                         the items file's digest, and per shard its row count and digest (format version 2)
     items.jsonl         one JSON line per gallery item: its path and, for a dataset split, its item identity
-                        (:mod:`fashionret.serve.items`: opens without parsing)
+    items.offsets.npy   the lines' byte offsets (:mod:`fashionret.serve.items`: both open without reading)
     shard_00000.npy     float32 rows of items [0, shard_size), [shard_size, 2 shard_size), ...
                         ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute),
                         validated and, for cosine, L2-normalised once, when written
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
-from fashionret.serve.items import ITEMS_FILE, Items, ItemsError, digest, encode_items
+from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
 
 INDEX_FILE = "index.json"
 INDEX_VERSION = 2
@@ -61,6 +61,11 @@ def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append .npy to a *.tmp name
+        np.save(f, arr)
 
 
 def shard_name(i: int) -> str:
@@ -107,6 +112,7 @@ class GalleryIndex:
         items (resume); anything else at ``root`` is an error."""
         root = Path(root).expanduser()
         data = encode_items(items)
+        offsets = offsets_of(data)
         meta = {
             "version": INDEX_VERSION,
             "embedder": embedder,
@@ -114,7 +120,13 @@ class GalleryIndex:
             "num_items": len(items),
             "shard_size": int(shard_size),
             "num_shards": -(-len(items) // int(shard_size)),
-            "items": {"file": ITEMS_FILE, "sha256": digest(data), "bytes": len(data)},
+            "items": {
+                "file": ITEMS_FILE,
+                "sha256": digest(data),
+                "bytes": len(data),
+                "offsets": OFFSETS_FILE,
+                "offsets_sha256": digest(offsets.tobytes()),
+            },
             "shards": [],
         }
         if (root / INDEX_FILE).is_file():
@@ -134,7 +146,8 @@ class GalleryIndex:
             raise SearchIndexError(f"--out {root} exists and is not a fashionret index: pass a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
         _atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
-        index = cls(root, meta, Items(root / ITEMS_FILE, len(items)))
+        _atomic_write(root / OFFSETS_FILE, lambda p: _save_npy(p, offsets))
+        index = cls(root, meta, Items(root / ITEMS_FILE, len(items), len(data), root / OFFSETS_FILE))
         index.save_meta()
         return index
 
@@ -161,10 +174,11 @@ class GalleryIndex:
                 f"{path} is an index of format version {version}, this fashionret reads version {INDEX_VERSION}: "
                 "index the gallery again"
             )
+        rec = meta["items"]
         try:
-            items = Items(root / meta["items"]["file"], int(meta["num_items"]), int(meta["items"]["bytes"]))
-        except FileNotFoundError:
-            raise SearchIndexError(f"{root / meta['items']['file']} is missing: index the gallery again") from None
+            items = Items(root / rec["file"], int(meta["num_items"]), int(rec["bytes"]), root / rec["offsets"])
+        except FileNotFoundError as err:
+            raise SearchIndexError(f"{err.filename} is missing: index the gallery again") from None
         except ItemsError as err:
             raise SearchIndexError(str(err)) from None
         index = cls(root, meta, items)
@@ -220,14 +234,9 @@ class GalleryIndex:
             why = str(err).replace("query_emb ", "").replace("gallery_emb ", "")
             raise ValueError(f"the embeddings of items {lo}..{hi - 1} of {self.root}: {why}") from None
         arr = np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
-
-        def save(p: Path) -> None:
-            with open(p, "wb") as f:
-                np.save(f, arr)
-
         path = self.root / shard_name(i)
         self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
-        _atomic_write(path, save)
+        _atomic_write(path, lambda p: _save_npy(p, arr))
         self.meta["shards"].append(
             {
                 "file": shard_name(i),
@@ -274,6 +283,11 @@ class GalleryIndex:
             raise SearchIndexError(
                 f"{self.items.path} does not match the digest in index.json (edited, reordered or replaced "
                 "since indexing): index the gallery again"
+            )
+        if self.items.offsets_digest() != self.meta["items"]["offsets_sha256"]:
+            raise SearchIndexError(
+                f"{self.items.offsets_path} does not match the digest in index.json (edited or replaced since "
+                "indexing): index the gallery again"
             )
         for rec in self.meta["shards"]:
             path = self.root / rec["file"]

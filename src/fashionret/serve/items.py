@@ -1,9 +1,9 @@
 """An index's items list: ``items.jsonl``, one JSON object per line (``{"path": ..., "label": ...}``).
 
-Opening it reads no JSON: the file is memory-mapped and its line starts are found with one vectorised scan
-for newlines (a 1M-item list opens in well under 0.2 s); an item is decoded when it is asked for. The line
-count is checked against the index's item count at open, and a file cut short (no final newline) is refused;
-its digest (recorded in ``index.json``) is checked by :func:`fashionret.serve.integrity.verify_index`.
+Opening it reads nothing: the file and its line offsets (``items.offsets.npy``, int64, written at index time)
+are memory-mapped; an item is decoded when it is asked for. At open the file's size and the offsets' count and
+end are checked against ``index.json``; the digests of both files (recorded there too) are checked with the
+shards' (:meth:`fashionret.serve.index.GalleryIndex.check_digests`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-ITEMS_FILE = "items.jsonl"
+ITEMS_FILE, OFFSETS_FILE = "items.jsonl", "items.offsets.npy"
 
 
 class ItemsError(ValueError):
@@ -33,44 +33,51 @@ def digest(data: bytes | memoryview | mmap.mmap) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class Items:
-    """Read-only sequence of item dicts backed by a memory-mapped ``items.jsonl``."""
+def offsets_of(data: bytes) -> np.ndarray:
+    """Byte offsets of the line starts, plus the end: int64 ``[n + 1]`` (written once, at index time)."""
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    return np.concatenate([[0], ends]).astype(np.int64)
 
-    def __init__(self, path: Path, expected: int, expected_bytes: int | None = None):
-        self.path = path
+
+class Items:
+    """Read-only sequence of item dicts backed by a memory-mapped ``items.jsonl`` and its line offsets
+    (``items.offsets.npy``, memory-mapped too): opening reads neither file."""
+
+    def __init__(self, path: Path, expected: int, expected_bytes: int, offsets: Path):
+        self.path, self.offsets_path = path, offsets
         size = path.stat().st_size
-        if expected_bytes is not None and size != expected_bytes:
+        if size != expected_bytes:
             what = "truncated" if size < expected_bytes else "longer than recorded"
             raise ItemsError(f"{path} is {what} ({size} bytes, index.json records {expected_bytes})")
-        if size == 0:
-            self._buf: bytes | mmap.mmap = b""
-        else:
+        try:
+            self._off = np.load(offsets, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as err:
+            raise ItemsError(f"{offsets} is truncated or not a .npy file ({err})") from None
+        if self._off.dtype != np.int64 or self._off.shape != (expected + 1,) or int(self._off[-1]) != size:
+            raise ItemsError(
+                f"{offsets} holds {self._off.shape[0] - 1} line offsets ending at byte {int(self._off[-1])}, but "
+                f"index.json records {expected} items in {size} bytes"
+            )
+        self._buf: bytes | mmap.mmap = b""
+        if size:
             with open(path, "rb") as f:
                 self._buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        arr = np.frombuffer(self._buf, dtype=np.uint8) if size else np.zeros(0, np.uint8)
-        ends = np.flatnonzero(arr == 10)
-        del arr
-        if size and (len(ends) == 0 or ends[-1] != size - 1):
-            raise ItemsError(
-                f"{path} is truncated: its last line has no newline ({len(ends)} complete lines, "
-                f"{expected} items expected)"
-            )
-        if len(ends) != expected:
-            raise ItemsError(f"{path} lists {len(ends)} items, but index.json records {expected}")
-        self._starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else ends
-        self._ends = ends
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return self._off.shape[0] - 1
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         i = int(i)
         if not -len(self) <= i < len(self):
             raise IndexError(i)
-        lo, hi = int(self._starts[i]), int(self._ends[i])
+        i %= len(self)
+        lo, hi = int(self._off[i]), int(self._off[i + 1])
+        line = self._buf[lo:hi]
         try:
-            return json.loads(self._buf[lo:hi])
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            if not line.endswith(b"\n"):
+                raise ValueError("no newline where its line should end")
+            return json.loads(line)
+        except ValueError as err:
             raise ItemsError(f"{self.path} line {i + 1}: not a JSON item ({err})") from None
 
     def __iter__(self):
@@ -78,3 +85,6 @@ class Items:
 
     def digest(self) -> str:
         return digest(self._buf)
+
+    def offsets_digest(self) -> str:
+        return digest(self._off.tobytes())
