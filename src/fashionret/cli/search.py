@@ -312,7 +312,10 @@ def parser() -> argparse.ArgumentParser:
         "verify",
         help="check an index's files against the row counts and digests in its index.json",
         description="Check every file of an index: row counts, sizes and sha256 digests of the items list, every "
-        "shard and the faiss index. Opening an index checks counts always, digests only up to 32 MiB of files.",
+        "shard and the faiss index. Opening an index checks counts always, digests only up to 32 MiB of files.\n\n"
+        "examples:\n  fashionret-search verify --index catalogue.idx\n"
+        "  fashionret-search verify --index /shared/indexes/shop_2026.idx   # an index someone handed you",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pv.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
     pv.set_defaults(func=cmd_verify)
@@ -323,7 +326,8 @@ def parser() -> argparse.ArgumentParser:
         description="Serve an index over HTTP with the run that made it: POST /api/search (an image upload or an "
         "embedding), GET /api/health, and a web page at / where a photo dropped on the page shows the top-k. "
         "Binds 127.0.0.1 unless --host says otherwise.\n\n"
-        "example:\n  fashionret-search serve --index catalogue.idx --port 8000",
+        "examples:\n  fashionret-search serve --index catalogue.idx --port 8000\n"
+        "  fashionret-search serve --index catalogue.idx --host 0.0.0.0 --port 8080   # reachable from other hosts",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ps.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
