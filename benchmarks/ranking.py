@@ -13,7 +13,7 @@ noise, ``--relevant`` gallery items per label, every query has a match). Reporte
 Contenders:
 
 * ``ours``: ``retrieval_metrics(...)`` (exact top1..top50 and mAP, chunked; default chunk from its budget).
-* ``ours-faiss``: ``retrieval_metrics(..., backend="faiss")`` (top-k and mAP@50 from a faiss flat top-50).
+* ``ours-faiss``: ``faiss_retrieval_metrics(...)`` (top-k and mAP@50 from a faiss flat top-50).
 * ``floor``: bare ``q @ g.T`` in query chunks of the same size as ours (on pre-normalised embeddings, result
   discarded): the physical floor of any exact method.
 * ``floor-whole``: the same product as one dense ``Q x G`` matrix.
@@ -90,9 +90,9 @@ def run_ours(q, g, ql, gl, args):
 
 
 def run_ours_faiss(q, g, ql, gl, args):
-    from fashionret.eval import retrieval_metrics
+    from fashionret.eval.faiss_backend import faiss_retrieval_metrics
 
-    res = retrieval_metrics(q, g, ql, gl, topk=TOPK, backend="faiss")
+    res = faiss_retrieval_metrics(q, g, ql, gl, topk=TOPK)
     return {k: v for k, v in res.items() if k.startswith(("top", "mAP"))}
 
 

@@ -1,4 +1,5 @@
-"""backend="faiss" against the exact engine and the NumPy reference (skipped only if faiss is missing)."""
+"""faiss_retrieval_metrics (the faiss backend, a layer above the engine) against the exact engine and the
+NumPy reference (skipped only if faiss is missing)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import torch
 from fashionret.eval import retrieval_metrics
 
 pytest.importorskip("faiss", reason="faiss not installed (optional extra `faiss`)")
+
+from fashionret.eval.faiss_backend import faiss_retrieval_metrics
 
 TOPK = (1, 5, 10, 30)
 
@@ -28,7 +31,7 @@ def test_faiss_matches_exact_engine(similarity, include, reference):
     q, g, ql, gl = make_data()
     groups = ql % 4
     kw = dict(topk=TOPK, similarity=similarity, query_groups=groups, include_queries_without_match=include)
-    got = retrieval_metrics(q, g, ql, gl, backend="faiss", **kw)
+    got = faiss_retrieval_metrics(q, g, ql, gl, **kw)
     exact = retrieval_metrics(q, g, ql, gl, **kw)
     assert "mAP" not in got and "mAP@30" in got
     for key, val in exact.items():
@@ -48,7 +51,7 @@ def test_faiss_matches_exact_engine(similarity, include, reference):
 
 def test_faiss_depth_covering_gallery_equals_exact_map():
     q, g, ql, gl = make_data(seed=1, n_g=40)
-    got = retrieval_metrics(q, g, ql, gl, backend="faiss", topk=(1, 5, 100))
+    got = faiss_retrieval_metrics(q, g, ql, gl, topk=(1, 5, 100))
     exact = retrieval_metrics(q, g, ql, gl, topk=(1, 5, 100))
     assert got["mAP@40"] == pytest.approx(exact["mAP"], rel=1e-12)  # depth clamped to G = 40
     assert got["top1"] == exact["top1"] and got["top100"] == exact["top100"] == 1.0
@@ -57,9 +60,9 @@ def test_faiss_depth_covering_gallery_equals_exact_map():
 def test_faiss_rejects_bad_input():
     q, g, ql, gl = make_data()
     with pytest.raises(ValueError, match="NaN or inf"):
-        retrieval_metrics(q * float("nan"), g, ql, gl, backend="faiss")
+        faiss_retrieval_metrics(q * float("nan"), g, ql, gl)
     with pytest.raises(ValueError, match="non-empty topk"):
-        retrieval_metrics(q, g, ql, gl, backend="faiss", topk=())
+        faiss_retrieval_metrics(q, g, ql, gl, topk=())
 
 
 @pytest.mark.parametrize("similarity", ["cosine", "euclidean"])
@@ -83,7 +86,7 @@ def test_faiss_tie_rule_with_full_depth(similarity, reference):
     ql = torch.randint(0, 12, (n_q,), generator=gen)
     gl = torch.randint(0, 10, (n_g,), generator=gen)
     topk = (1, 3, 10, n_g)
-    got = retrieval_metrics(q, g, ql, gl, backend="faiss", topk=topk, similarity=similarity)
+    got = faiss_retrieval_metrics(q, g, ql, gl, topk=topk, similarity=similarity)
     exact = retrieval_metrics(q, g, ql, gl, topk=topk, similarity=similarity)
     want = reference(q.numpy(), g.numpy(), ql.numpy(), gl.numpy(), topk=topk, similarity=similarity)
     assert 0 < want["top10"] < 1 and 0 < want["mAP"] < 1

@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 fashionret-search: index a gallery with a trained run, then query the index with images: the top-k gallery
 items per query with their scores (cosine similarity, or Euclidean distance for runs trained with it),
-printed and drawn as a grid PNG. Ranking is the package's exact engine; --backend faiss uses a faiss flat
-index instead.
+printed and drawn as a grid PNG. Ranking is the package's exact engine; --backend faiss uses the index's
+persistent faiss index (flat, HNSW or IVF; its recall is measured when it is built). `serve` answers the
+same over HTTP with a web page.
 
 examples:
   fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx
   fashionret-search query --index catalogue.idx my_photo.jpg another.jpg --k 5
+  fashionret-search verify --index catalogue.idx
+  fashionret-search serve --index catalogue.idx --port 8000
 """
 
 
@@ -51,6 +54,7 @@ def _data_split(run: TrainedRun, split: str):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from fashionret.serve.approx import choose_kind
     from fashionret.serve.embed import ImageFiles, OnlyImage, ShardWriter, list_images, loader, predict_trainer
     from fashionret.serve.index import GalleryIndex
     from fashionret.serve.run import load_run
@@ -68,12 +72,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     index = GalleryIndex.create(args.out, run.describe(), source, items, args.shard_size)
     if names and not index.meta.get("attribute_names"):
         index.meta["attribute_names"] = names
-        (index.root / "index.json").write_text(json.dumps(index.meta, indent=2, sort_keys=True))
+        index.save_meta()
+    if run.attribute_conditioned:  # one faiss index per attribute is not built: attribute indexes search exactly
+        if args.approx not in ("auto", "none"):
+            raise ValueError(f"--approx {args.approx}: attribute-conditioned indexes are searched exactly")
+        args.approx = "none"
+    choose_kind(args.approx, len(items))  # a bad --approx before any embedding
     done = index.written_shards()
     start = done * index.shard_size
     if done == index.num_shards:
         print(f"{index.root}: complete already ({len(items)} items in {index.num_shards} shards)")
-        return 0
+        return _approx(index, args)
     if done:
         print(f"{index.root}: resuming after {done} of {index.num_shards} shards ({start} of {len(items)} items)")
     if dataset is None:
@@ -89,7 +98,34 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"({len(items)} items, {index.num_shards} shards, model={run.info.model_name()}, "
         f"fingerprint {run.fingerprint[:12]})"
     )
+    return _approx(index, args)
+
+
+def _approx(index, args: argparse.Namespace) -> int:
+    """Build the persistent faiss index once (or report the one there) and print its measured recall."""
+    from fashionret.serve.approx import build_approx, choose_kind
+
+    rec = index.meta.get("approx")
+    want = choose_kind(args.approx, len(index))
+    if rec is None or rec["kind"] != want or (want != "none" and rec.get("recall_target") != args.recall_target):
+        t0 = time.perf_counter()
+        rec = build_approx(index, want, recall_target=args.recall_target)
+        index.meta["approx"] = rec
+        index.save_meta()
+        if want != "none":
+            print(f"built the {want} faiss index in {time.perf_counter() - t0:.1f} s")
+    print(_describe_approx(rec))
     return 0
+
+
+def _describe_approx(rec: dict) -> str:
+    if rec["kind"] == "none":
+        return "approximate index: none (--backend exact only)"
+    params = ", ".join(f"{k}={v}" for k, v in rec["params"].items())
+    return (
+        f"approximate index: {rec['kind']}{f' ({params})' if params else ''}, recall@10 vs exact = "
+        f"{rec['recall_at_10']:.4f} on {rec['recall_queries']} sampled gallery queries (own item excluded)"
+    )
 
 
 def _default_out() -> Path:
@@ -100,12 +136,14 @@ def _default_out() -> Path:
 def cmd_query(args: argparse.Namespace) -> int:
     import torch
 
-    from fashionret.serve.embed import ImageFiles, OnlyImage, WithAttribute, embed, read_rgb
+    from fashionret.serve.embed import OnlyImage, WithAttribute, embed, read_rgb
+    from fashionret.serve.embedder import QueryEmbedder
     from fashionret.serve.index import GalleryIndex, distances
     from fashionret.serve.run import load_run
     from fashionret.viz.grid import distinct_captions, retrieval_grid
 
     index = GalleryIndex.open(args.index)
+    index.require_complete()
     attribute = index.attribute_id(args.attribute)
     run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
     index.check_embedder(run.describe())
@@ -114,8 +152,12 @@ def cmd_query(args: argparse.Namespace) -> int:
         for q in queries:
             if not Path(q["path"]).is_file():
                 raise FileNotFoundError(f"query image {q['path']} does not exist")
-        dataset = ImageFiles([q["path"] for q in queries], run.transform, attr=attribute)
-        shown_image = dataset.load_image
+        embedder = QueryEmbedder(run, args.embedder, batch_size=args.batch_size)
+        images = [read_rgb(q["path"]) for q in queries]
+        q_emb = embedder.embed_images(images, attribute)
+        shown_image = images.__getitem__
+        if embedder.engine == "onnx":
+            print(f"queries embedded with the run's ONNX export {embedder.onnx_path} (onnxruntime)")
     else:
         ds, queries, _ = _data_split(run, args.data)
         if args.limit:
@@ -123,7 +165,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             ds = torch.utils.data.Subset(ds, range(len(queries)))
         dataset = OnlyImage(ds) if attribute is None else WithAttribute(ds, attribute)
         shown_image = getattr(ds, "dataset", ds).load_image  # as the model saw it (cropped to its box)
-    q_emb = embed(run.module, dataset, batch_size=args.batch_size)
+        q_emb = embed(run.module, dataset, batch_size=args.batch_size)
     top, scores = index.search(q_emb, args.k, attribute=attribute, backend=args.backend)
     sim = index.meta["embedder"]["similarity"]
     shown = distances(q_emb, scores, sim)
@@ -166,6 +208,29 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Every check of the index's files, digests included (what opening it skips on large indexes)."""
+    from fashionret.serve.approx import load_approx
+    from fashionret.serve.index import GalleryIndex
+
+    index = GalleryIndex.open(args.index, check_digests=True)
+    index.require_complete()
+    if (index.meta.get("approx") or {"kind": "none"})["kind"] != "none":
+        load_approx(index)
+    print(
+        f"{index.root}: OK ({len(index)} items in {index.num_shards} shards; row counts and sha256 digests of "
+        f"the items list, every shard{' and the faiss index' if index.meta.get('approx', {}).get('file') else ''} "
+        "match index.json)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fashionret.serve.service import serve
+
+    return serve(args.index, host=args.host, port=args.port, embedder=args.embedder, run=args.run)
+
+
 def _is_match(query: dict, hit: dict) -> bool:
     """Same item (labels known on both sides), else the same file."""
     if query.get("label") is not None and hit.get("label") is not None:
@@ -183,7 +248,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fashionret-search", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{index,query}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{index,query,verify,serve}")
     pi = sub.add_parser(
         "index",
         help="embed a gallery into an index folder",
@@ -202,6 +267,19 @@ def parser() -> argparse.ArgumentParser:
     pi.add_argument("--shard-size", type=int, default=4096, help="items per shard file (the resume granularity)")
     pi.add_argument("--workers", type=int, default=0, help="dataloader worker processes")
     pi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pi.add_argument(
+        "--approx",
+        default="auto",
+        choices=("auto", "none", "flat", "hnsw", "ivf"),
+        help="the persistent faiss index built beside the shards (default auto: flat up to 100000 items, hnsw "
+        "beyond); its recall@10 against exact search is measured and printed",
+    )
+    pi.add_argument(
+        "--recall-target",
+        type=float,
+        default=0.95,
+        help="hnsw/ivf: the smallest efSearch/nprobe whose measured recall@10 reaches this (default 0.95)",
+    )
     pi.set_defaults(func=cmd_index)
 
     pq = sub.add_parser(
@@ -218,7 +296,19 @@ def parser() -> argparse.ArgumentParser:
     pq.add_argument("--data", help="query with a split of the run's dataset instead (e.g. test_query)")
     pq.add_argument("--k", type=int, default=10, help="results per query (default 10)")
     pq.add_argument("--attribute", help="attribute (name or id) for an attribute-conditioned model's index")
-    pq.add_argument("--backend", choices=("exact", "faiss"), default="exact", help="exact engine (default) or faiss")
+    pq.add_argument(
+        "--backend",
+        choices=("exact", "faiss"),
+        default="exact",
+        help="exact engine (default), or the index's persistent faiss index (see index --approx)",
+    )
+    pq.add_argument(
+        "--embedder",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="query images through the run's checked ONNX export when it has one (auto), always (onnx) or "
+        "eager PyTorch (torch)",
+    )
     pq.add_argument("--run", help="embed the queries with this run (default: the run that made the index)")
     pq.add_argument("--limit", type=int, default=0, help="with --data: only the first N queries")
     pq.add_argument("--show", type=int, default=10, help="queries printed (all are in results.json)")
@@ -226,6 +316,35 @@ def parser() -> argparse.ArgumentParser:
     pq.add_argument("--batch-size", type=int, default=64)
     pq.add_argument("--out", help="folder for grid.png and results.json (default logs/search/<date>_<time>)")
     pq.set_defaults(func=cmd_query)
+
+    pv = sub.add_parser(
+        "verify",
+        help="check an index's files against the row counts and digests in its index.json",
+        description="Check every file of an index: row counts, sizes and sha256 digests of the items list, every "
+        "shard and the faiss index. Opening an index checks counts always, digests only up to 32 MiB of files.\n\n"
+        "examples:\n  fashionret-search verify --index catalogue.idx\n"
+        "  fashionret-search verify --index /shared/indexes/shop_2026.idx   # an index someone handed you",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pv.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
+    pv.set_defaults(func=cmd_verify)
+
+    ps = sub.add_parser(
+        "serve",
+        help="serve an index over HTTP: an API and a web page (drop a photo, see the top-k)",
+        description="Serve an index over HTTP with the run that made it: POST /api/search (an image upload or an "
+        "embedding), GET /api/health, and a web page at / where a photo dropped on the page shows the top-k. "
+        "Binds 127.0.0.1 unless --host says otherwise.\n\n"
+        "examples:\n  fashionret-search serve --index catalogue.idx --port 8000\n"
+        "  fashionret-search serve --index catalogue.idx --host 0.0.0.0 --port 8080   # reachable from other hosts",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ps.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
+    ps.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ps.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    ps.add_argument("--run", help="embed with this run (default: the run that made the index)")
+    ps.add_argument("--embedder", choices=("auto", "onnx", "torch"), default="auto", help="as for query")
+    ps.set_defaults(func=cmd_serve)
     return p
 
 
@@ -242,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError) as err:
+    except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"fashionret-search {args.command}: {err}", file=sys.stderr)
         return 2
 

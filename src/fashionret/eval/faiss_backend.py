@@ -1,6 +1,8 @@
 """Optional faiss backend (extra ``faiss``): top-K search with a flat (exhaustive) index.
 
-``retrieval_metrics(..., backend="faiss")`` searches the ``K = min(max(topk), G)`` nearest gallery items of
+A layer on top of the exact engine (:mod:`fashionret.eval.ranking`), which does not know it: it reuses the
+engine's input checks, relevance index and summary. :func:`faiss_retrieval_metrics` searches the
+``K = min(max(topk), G)`` nearest gallery items of
 every query with ``faiss.IndexFlatIP`` (cosine: on L2-normalised float32 vectors) or ``faiss.IndexFlatL2``
 (euclidean) and derives, from that list only:
 
@@ -21,12 +23,22 @@ in practice; the tests check equality with the exact engine. Queries are searche
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fashionret.eval.ranking import QueryRanks, _relevance_index, validate_inputs
+from fashionret.eval.ranking import (
+    DEFAULT_TOPK,
+    QueryRanks,
+    _check_topk,
+    _relevance_index,
+    check_groups,
+    summarize,
+    validate_inputs,
+)
 
 _SEARCH_BLOCK = 4096
 
@@ -36,7 +48,7 @@ def _import_faiss():
         import faiss
     except ImportError as err:  # pragma: no cover - exercised only without the extra
         raise ImportError(
-            "backend='faiss' needs the faiss package: pip install 'fashionret[faiss]' (faiss-cpu)"
+            "the faiss backend needs the faiss package: pip install 'fashionret[faiss]' (faiss-cpu)"
         ) from err
     return faiss
 
@@ -95,4 +107,38 @@ def faiss_query_ranks(
         num_relevant=num_rel.to(device),
         gallery_size=num_g,
         depth=k,
+    )
+
+
+def faiss_retrieval_metrics(
+    query_emb: Tensor,
+    gallery_emb: Tensor,
+    query_labels: Tensor,
+    gallery_labels: Tensor,
+    *,
+    topk: Sequence[int] = DEFAULT_TOPK,
+    similarity: str = "cosine",
+    query_groups: Tensor | None = None,
+    include_queries_without_match: bool = False,
+    group_names: Sequence[str] | None = None,
+) -> dict[str, float | int]:
+    """:func:`~fashionret.eval.retrieval_metrics` through a faiss flat index searched to ``K = max(topk)``:
+    the same ``top{k}`` keys, and ``mAP@{K}`` (AP truncated at ``K``) instead of ``mAP``."""
+    ks = _check_topk(topk)
+    if not ks:
+        raise ValueError("the faiss backend needs a non-empty topk (the search depth is max(topk))")
+    if query_groups is not None:
+        n_q = query_emb.shape[0] if isinstance(query_emb, Tensor) and query_emb.ndim >= 1 else -1
+        check_groups(query_groups, n_q, group_names)
+    elif group_names is not None:
+        raise ValueError("group_names given without query_groups")
+    ranks = faiss_query_ranks(
+        query_emb, gallery_emb, query_labels, gallery_labels, depth=max(ks), similarity=similarity
+    )
+    return summarize(
+        ranks,
+        topk=ks,
+        query_groups=query_groups,
+        group_names=group_names,
+        include_queries_without_match=include_queries_without_match,
     )

@@ -67,7 +67,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Similarity = Literal["cosine", "euclidean"]
-Backend = Literal["exact", "faiss"]
 
 DEFAULT_TOPK: tuple[int, ...] = (1, 5, 10, 20, 50)
 #: Default memory budget for one chunk's score matrix (bytes), per device type.
@@ -93,13 +92,15 @@ class QueryRanks:
 
     Attributes:
         first_rank: int64 ``[Q]``, 1-based rank of the best relevant gallery item under the tie rule;
-            ``0`` for queries without any relevant gallery item. For the faiss backend, ranks beyond the
-            searched depth ``depth`` are reported as ``depth + 1``.
-        ap: float64 ``[Q]``, average precision (``0`` for queries without a match). For the faiss backend
-            it is AP truncated at ``depth`` (see :mod:`fashionret.eval.faiss_backend`).
+            ``0`` for queries without any relevant gallery item. For a top-K backend (such as
+            :mod:`fashionret.eval.faiss_backend`, built on this engine), ranks beyond the searched depth
+            ``depth`` are reported as ``depth + 1``.
+        ap: float64 ``[Q]``, average precision (``0`` for queries without a match). For a top-K backend
+            it is AP truncated at ``depth``.
         num_relevant: int64 ``[Q]``, number of relevant gallery items ``R``.
         gallery_size: ``G``.
-        depth: ``None`` for the exact engine (whole gallery ranked); the searched depth ``K`` for faiss.
+        depth: ``None`` for the exact engine (whole gallery ranked); the searched depth ``K`` of a top-K
+            backend.
     """
 
     first_rank: Tensor
@@ -421,50 +422,6 @@ def query_ranks(
     return QueryRanks(first_rank=first_rank, ap=ap, num_relevant=num_rel, gallery_size=num_g)
 
 
-def topk_neighbours(
-    query_emb: Tensor,
-    gallery_emb: Tensor,
-    k: int,
-    *,
-    similarity: Similarity = "cosine",
-    chunk_size: int | None = None,
-) -> tuple[Tensor, Tensor]:
-    """The ``k`` best gallery items per query: ``(indices [Q, k] int64, scores [Q, k])``, best first.
-
-    Scores are the engine's own (:func:`_score_fn`: cosine similarity, or ``2 q.g - ||g||^2`` for
-    ``"euclidean"``, which orders like the negative squared distance), computed chunk by chunk as in
-    :func:`query_ranks`, so a query's list is the exact order that the metrics rank. Equal scores are listed
-    in gallery order (a stable sort); the metrics' pessimistic tie rule concerns relevance only and does not
-    reorder a list. ``k`` larger than the gallery returns the whole gallery. Used by ``fashionret-search``
-    and the retrieval figures.
-    """
-    q, g, _, _ = validate_inputs(
-        query_emb,
-        gallery_emb,
-        torch.zeros(query_emb.shape[0], dtype=torch.int64, device=query_emb.device)
-        if isinstance(query_emb, Tensor) and query_emb.ndim == 2
-        else query_emb,
-        torch.zeros(gallery_emb.shape[0], dtype=torch.int64, device=gallery_emb.device)
-        if isinstance(gallery_emb, Tensor) and gallery_emb.ndim == 2
-        else gallery_emb,
-        similarity,
-    )
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    num_q, num_g = q.shape[0], g.shape[0]
-    k = min(k, num_g)
-    chunk = min(chunk_size or default_chunk_size(num_g, q.device, q.dtype), num_q)
-    prepare, product, finish = _score_fn(q, g, similarity)
-    indices = torch.empty(num_q, k, dtype=torch.int64, device=q.device)
-    scores = torch.empty(num_q, k, dtype=q.dtype, device=q.device)
-    for c0 in range(0, num_q, chunk):
-        rows = torch.arange(c0, min(c0 + chunk, num_q), device=q.device)
-        s = finish(product(prepare(rows)))
-        top_s, top_i = torch.sort(s, dim=1, descending=True, stable=True)
-        indices[rows], scores[rows] = top_i[:, :k], top_s[:, :k]
-    return indices, scores
-
-
 # ---------------------------------------------------------------------------------------------- summary
 def _check_topk(topk: Sequence[int]) -> tuple[int, ...]:
     if isinstance(topk, int):
@@ -551,7 +508,6 @@ def retrieval_metrics(
     chunk_size: int | None = None,
     include_queries_without_match: bool = False,
     group_names: Sequence[str] | None = None,
-    backend: Backend = "exact",
 ) -> dict[str, float | int]:
     """Retrieval metrics of queries against a gallery: the package's single ranking entry point.
 
@@ -569,9 +525,9 @@ def retrieval_metrics(
     ``include_queries_without_match`` (then they count as misses with AP 0). If no query is averaged over,
     rates are NaN.
 
-    ``backend="faiss"`` ranks with a faiss flat index instead, searching only the top ``max(topk)``
-    neighbours: it returns the same ``top{k}`` keys and ``mAP@{K}`` (AP truncated at ``K = max(topk)``)
-    instead of ``mAP``; see :mod:`fashionret.eval.faiss_backend`.
+    This is the exact engine; it knows no other backend.
+    :func:`fashionret.eval.faiss_backend.faiss_retrieval_metrics` is the faiss flat top-K variant built on top
+    of it (same keys, ``mAP@{K}`` instead of ``mAP``).
     """
     ks = _check_topk(topk)
     if query_groups is not None:
@@ -579,20 +535,9 @@ def retrieval_metrics(
         check_groups(query_groups, n_q, group_names)
     elif group_names is not None:
         raise ValueError("group_names given without query_groups")
-    if backend == "exact":
-        ranks = query_ranks(
-            query_emb, gallery_emb, query_labels, gallery_labels, similarity=similarity, chunk_size=chunk_size
-        )
-    elif backend == "faiss":
-        from fashionret.eval.faiss_backend import faiss_query_ranks
-
-        if not ks:
-            raise ValueError("backend='faiss' needs a non-empty topk (the search depth is max(topk))")
-        ranks = faiss_query_ranks(
-            query_emb, gallery_emb, query_labels, gallery_labels, depth=max(ks), similarity=similarity
-        )
-    else:
-        raise ValueError(f"backend must be 'exact' or 'faiss', got {backend!r}")
+    ranks = query_ranks(
+        query_emb, gallery_emb, query_labels, gallery_labels, similarity=similarity, chunk_size=chunk_size
+    )
     return summarize(
         ranks,
         topk=ks,

@@ -3,16 +3,28 @@
 An index is a folder::
 
     index.json          the embedder (checkpoint, model, fingerprint, normalisation, image size, similarity),
-                        the source (an image folder or a dataset split of the run), item count, shard size
-    items.json          one entry per gallery item: its path and, for a dataset split, its item identity
-    shard_00000.npy     float32 embeddings of items [0, shard_size), [shard_size, 2 shard_size), ...
-                        ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute)
+                        the source (an image folder or a dataset split of the run), item count, shard size,
+                        the items file's digest, and per shard its row count and digest (format version 2)
+    items.jsonl         one JSON line per gallery item: its path and, for a dataset split, its item identity
+    items.offsets.npy   the lines' byte offsets (:mod:`fashionret.serve.items`: both open without reading)
+    shard_00000.npy     float32 rows of items [0, shard_size), [shard_size, 2 shard_size), ...
+                        ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute),
+                        validated and, for cosine, L2-normalised once, when written
+    approx.faiss        optional: the approximate (or flat) faiss index (:mod:`fashionret.serve.approx`)
 
-Shards are written atomically one after another, so an interrupted ``fashionret-search index`` resumes at the
-first missing shard. Search reads the shards memory-mapped and keeps one shard's scores in memory at a time:
-the exact top-k of each shard (:func:`fashionret.eval.topk_neighbours`, the engine's scores), merged. With
-``backend="faiss"`` a flat faiss index (inner product on L2-normalised vectors for cosine, L2 for euclidean)
-is built from the shards instead.
+Shards are written atomically one after another, each recorded in ``index.json`` once on disk, so an
+interrupted ``fashionret-search index`` resumes at the first unrecorded shard (recorded shards missing at the
+end count as not written; one missing before a present one is an error).
+
+Opening checks what is cheap: ``index.json`` parses, the items file has one line per item, every shard's
+header gives the recorded row count and dimension and its size matches the header (a truncated shard is named).
+Digests (sha256 of each file) are checked at open when the shards and items total at most
+:data:`DIGEST_AT_OPEN_BYTES`, and always by ``fashionret-search verify`` (:func:`verify`).
+
+Exact search reads the shards memory-mapped (copy-on-write, so nothing is copied) and scores each shard with
+the engine (:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or
+normalisation at query time), merging the per-shard lists; equal scores keep gallery order, so the result is
+:func:`fashionret.eval.topk_neighbours`'s on the same vectors.
 
 The fingerprint (:func:`fashionret.utils.checkpoints.model_fingerprint`: weights + normalisation + input size +
 eval transforms) ties an index to the model that made it: querying it through another model is refused.
@@ -20,25 +32,29 @@ eval transforms) ties an index to the model that made it: querying it through an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from fashionret.eval import topk_neighbours
+from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
+from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
 
-INDEX_FILE, ITEMS_FILE = "index.json", "items.json"
-INDEX_VERSION = 1
+INDEX_FILE = "index.json"
+INDEX_VERSION = 2
+#: Digests are checked at open up to this many bytes of shards + items (beyond: ``fashionret-search verify``).
+DIGEST_AT_OPEN_BYTES = 32 * 2**20
+#: Score-matrix budget for one (query chunk x shard) product.
+SCORE_BUDGET_BYTES = 64 * 2**20
 
 
 class SearchIndexError(ValueError):
-    """An index cannot be used as asked (other model, incomplete, attribute missing); one sentence."""
+    """An index cannot be used as asked (other model, incomplete, corrupt, attribute missing); one sentence."""
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -47,15 +63,45 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append .npy to a *.tmp name
+        np.save(f, arr)
+
+
 def shard_name(i: int) -> str:
     return f"shard_{i:05d}.npy"
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(8 * 2**20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _shard_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, data offset)`` from a ``.npy`` header, or one sentence naming the file."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except (ValueError, OSError, SyntaxError) as err:
+        raise SearchIndexError(f"{path} is not a readable shard (.npy header: {err})") from None
+    if fortran or dtype != np.float32:
+        raise SearchIndexError(f"{path} holds {dtype} {'Fortran-order ' if fortran else ''}data, expected float32")
+    return tuple(shape), dtype, offset
 
 
 @dataclass
 class GalleryIndex:
     root: Path
     meta: dict[str, Any]
-    items: list[dict[str, Any]]
+    items: Items
+    _shards: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
+    _neg_sq: dict[tuple[int, int | None], torch.Tensor] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------------------ creation
     @classmethod
@@ -65,6 +111,8 @@ class GalleryIndex:
         """A new (empty) index, or the existing one at ``root`` if it was started with the same embedder and
         items (resume); anything else at ``root`` is an error."""
         root = Path(root).expanduser()
+        data = encode_items(items)
+        offsets = offsets_of(data)
         meta = {
             "version": INDEX_VERSION,
             "embedder": embedder,
@@ -72,15 +120,23 @@ class GalleryIndex:
             "num_items": len(items),
             "shard_size": int(shard_size),
             "num_shards": -(-len(items) // int(shard_size)),
+            "items": {
+                "file": ITEMS_FILE,
+                "sha256": digest(data),
+                "bytes": len(data),
+                "offsets": OFFSETS_FILE,
+                "offsets_sha256": digest(offsets.tobytes()),
+            },
+            "shards": [],
         }
         if (root / INDEX_FILE).is_file():
-            old = cls.open(root)
+            old = cls.open(root, check_digests=False)
             if old.meta["embedder"]["fingerprint"] != embedder["fingerprint"]:
                 raise SearchIndexError(
                     f"--out {root} already holds an index made by another model ({old.meta['embedder']['checkpoint']},"
                     f" fingerprint {old.meta['embedder']['fingerprint'][:12]}): pass a new --out"
                 )
-            if old.items != items or old.meta["shard_size"] != meta["shard_size"]:
+            if old.meta["items"]["sha256"] != meta["items"]["sha256"] or old.shard_size != meta["shard_size"]:
                 raise SearchIndexError(
                     f"--out {root} holds an index of other items ({old.meta['num_items']} then, {len(items)} now) or "
                     "another --shard-size: the gallery changed since it was started; pass a new --out"
@@ -89,20 +145,49 @@ class GalleryIndex:
         if root.exists() and any(root.iterdir()):
             raise SearchIndexError(f"--out {root} exists and is not a fashionret index: pass a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(root / ITEMS_FILE, lambda p: p.write_text(json.dumps(items)))
-        _atomic_write(root / INDEX_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True)))
-        return cls(root, meta, items)
+        _atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
+        _atomic_write(root / OFFSETS_FILE, lambda p: _save_npy(p, offsets))
+        index = cls(root, meta, Items(root / ITEMS_FILE, len(items), len(data), root / OFFSETS_FILE))
+        index.save_meta()
+        return index
+
+    def save_meta(self) -> None:
+        text = json.dumps(self.meta, indent=1, sort_keys=True)
+        _atomic_write(self.root / INDEX_FILE, lambda p: p.write_text(text))
 
     @classmethod
-    def open(cls, root: str | Path) -> GalleryIndex:
+    def open(cls, root: str | Path, check_digests: bool | None = None) -> GalleryIndex:
+        """Open and check an index (see the module docstring); ``check_digests=None``: when small enough."""
         root = Path(root).expanduser()
-        if not (root / INDEX_FILE).is_file():
+        path = root / INDEX_FILE
+        if not path.is_file():
             raise SearchIndexError(
                 f"--index {root}: no {INDEX_FILE} there (expected a folder made by fashionret-search index)"
             )
-        meta = json.loads((root / INDEX_FILE).read_text())
-        items = json.loads((root / ITEMS_FILE).read_text())
-        return cls(root, meta, items)
+        try:
+            meta = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SearchIndexError(f"{path} is truncated or not JSON ({err}): index the gallery again") from None
+        if not isinstance(meta, dict) or meta.get("version") != INDEX_VERSION:
+            version = meta.get("version") if isinstance(meta, dict) else None
+            raise SearchIndexError(
+                f"{path} is an index of format version {version}, this fashionret reads version {INDEX_VERSION}: "
+                "index the gallery again"
+            )
+        rec = meta["items"]
+        try:
+            items = Items(root / rec["file"], int(meta["num_items"]), int(rec["bytes"]), root / rec["offsets"])
+        except FileNotFoundError as err:
+            raise SearchIndexError(f"{err.filename} is missing: index the gallery again") from None
+        except ItemsError as err:
+            raise SearchIndexError(str(err)) from None
+        index = cls(root, meta, items)
+        index.check_shards()
+        if check_digests is None:
+            check_digests = index.data_bytes() <= DIGEST_AT_OPEN_BYTES
+        if check_digests:
+            index.check_digests()
+        return index
 
     # --------------------------------------------------------------------------------------------- shards
     @property
@@ -113,44 +198,131 @@ class GalleryIndex:
     def num_shards(self) -> int:
         return int(self.meta["num_shards"])
 
+    @property
+    def similarity(self) -> str:
+        return str(self.meta["embedder"]["similarity"])
+
+    def __len__(self) -> int:
+        return int(self.meta["num_items"])
+
     def shard_range(self, i: int) -> tuple[int, int]:
-        return i * self.shard_size, min((i + 1) * self.shard_size, len(self.items))
+        return i * self.shard_size, min((i + 1) * self.shard_size, len(self))
 
     def written_shards(self) -> int:
-        """How many shards, from the first, are on disk (a resumed index starts after them)."""
-        n = 0
-        while n < self.num_shards and (self.root / shard_name(n)).is_file():
-            n += 1
-        return n
+        """How many shards, from the first, are recorded (a resumed index starts after them)."""
+        return len(self.meta["shards"])
 
     @property
     def complete(self) -> bool:
         return self.written_shards() == self.num_shards
 
+    def data_bytes(self) -> int:
+        return int(self.meta["items"]["bytes"]) + sum(int(s["bytes"]) for s in self.meta["shards"])
+
     def write_shard(self, i: int, embeddings: np.ndarray) -> None:
+        """Validate (and for cosine L2-normalise) a shard's rows, write it atomically, record it."""
         lo, hi = self.shard_range(i)
         if embeddings.shape[0] != hi - lo:
             raise ValueError(f"shard {i} of {self.root} must hold {hi - lo} items, got {embeddings.shape[0]}")
+        if i != self.written_shards():
+            raise ValueError(f"shard {i} of {self.root} written out of order (next is {self.written_shards()})")
+        emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        flat = emb.reshape(-1, emb.shape[-1])
+        try:
+            rows, _ = prepare_gallery(flat, self.similarity)
+        except ValueError as err:
+            why = str(err).replace("query_emb ", "").replace("gallery_emb ", "")
+            raise ValueError(f"the embeddings of items {lo}..{hi - 1} of {self.root}: {why}") from None
+        arr = np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
+        path = self.root / shard_name(i)
+        self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
+        _atomic_write(path, lambda p: _save_npy(p, arr))
+        self.meta["shards"].append(
+            {
+                "file": shard_name(i),
+                "rows": int(arr.shape[0]),
+                "shape": list(arr.shape),
+                "sha256": file_digest(path),
+                "bytes": path.stat().st_size,
+            }
+        )
+        self.save_meta()
 
-        def save(p: Path) -> None:
-            with open(p, "wb") as f:
-                np.save(f, np.ascontiguousarray(embeddings, dtype=np.float32))
+    def check_shards(self) -> None:
+        """Row counts, shapes and sizes of every recorded shard against ``index.json`` (headers only)."""
+        recs = self.meta["shards"]
+        on_disk = [(self.root / r["file"]).is_file() for r in recs]
+        while recs and not on_disk[len(recs) - 1]:  # shards missing at the end: an interrupted index, resumable
+            recs = recs[:-1]
+        self.meta["shards"] = recs
+        dims = None
+        for i, rec in enumerate(recs):
+            path = self.root / rec["file"]
+            if rec["file"] != shard_name(i):
+                raise SearchIndexError(f"{self.root / INDEX_FILE}: shard {i} is recorded as {rec['file']}")
+            if not path.is_file():
+                raise SearchIndexError(f"{path} is missing ({rec['rows']} rows recorded): index the gallery again")
+            shape, dtype, offset = _shard_header(path)
+            lo, hi = self.shard_range(i)
+            if shape[0] != rec["rows"] or shape[0] != hi - lo:
+                raise SearchIndexError(
+                    f"{path} holds {shape[0]} rows, but index.json records {rec['rows']} (items {lo}..{hi - 1})"
+                )
+            if list(shape) != rec["shape"] or (dims is not None and shape[1:] != dims):
+                raise SearchIndexError(f"{path} has shape {list(shape)}, index.json records {rec['shape']}")
+            dims = shape[1:]
+            want = offset + int(np.prod(shape)) * dtype.itemsize
+            size = path.stat().st_size
+            if size != want:
+                what = "truncated" if size < want else "longer than its header says"
+                raise SearchIndexError(f"{path} is {what} ({size} bytes, {want} expected for shape {list(shape)})")
 
-        _atomic_write(self.root / shard_name(i), save)
+    def check_digests(self) -> None:
+        """Every file's sha256 against ``index.json``: a swapped, edited or reordered file is named."""
+        if self.items.digest() != self.meta["items"]["sha256"]:
+            raise SearchIndexError(
+                f"{self.items.path} does not match the digest in index.json (edited, reordered or replaced "
+                "since indexing): index the gallery again"
+            )
+        if self.items.offsets_digest() != self.meta["items"]["offsets_sha256"]:
+            raise SearchIndexError(
+                f"{self.items.offsets_path} does not match the digest in index.json (edited or replaced since "
+                "indexing): index the gallery again"
+            )
+        for rec in self.meta["shards"]:
+            path = self.root / rec["file"]
+            if file_digest(path) != rec["sha256"]:
+                raise SearchIndexError(
+                    f"{path} does not match its digest in index.json (swapped with another shard, edited or "
+                    "replaced since indexing): index the gallery again"
+                )
 
-    def shards(self, attribute: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        """``(first item, embeddings [n, D])`` per shard, memory-mapped; ``attribute`` picks the attribute's
-        rows of an attribute-conditioned index."""
+    def require_complete(self) -> None:
         if not self.complete:
             raise SearchIndexError(
                 f"--index {self.root} is incomplete ({self.written_shards()} of {self.num_shards} shards): rerun "
                 "the same fashionret-search index command to finish it"
             )
-        for i in range(self.num_shards):
-            arr = np.load(self.root / shard_name(i), mmap_mode="r")
-            if attribute is not None:
-                arr = arr[:, attribute, :]
-            yield self.shard_range(i)[0], torch.from_numpy(np.array(arr, dtype=np.float32))  # one shard in memory
+
+    def shard(self, i: int) -> torch.Tensor:
+        """Shard ``i`` memory-mapped (copy-on-write: never written, never copied), opened once."""
+        if i not in self._shards:
+            arr = np.load(self.root / shard_name(i), mmap_mode="c")
+            self._shards[i] = torch.from_numpy(arr)
+        return self._shards[i]
+
+    def rows(self, i: int, attribute: int | None) -> torch.Tensor:
+        g = self.shard(i)
+        return g[:, attribute, :] if attribute is not None else g
+
+    def _neg_sq_norms(self, i: int, attribute: int | None) -> torch.Tensor | None:
+        if self.similarity == "cosine":
+            return None
+        key = (i, attribute)
+        if key not in self._neg_sq:  # computed once per shard and process
+            g = self.rows(i, attribute)
+            self._neg_sq[key] = -(g * g).sum(1)
+        return self._neg_sq[key]
 
     # --------------------------------------------------------------------------------------------- checks
     def check_embedder(self, embedder: dict[str, Any]) -> None:
@@ -194,45 +366,30 @@ class GalleryIndex:
         self, query_emb: torch.Tensor, k: int, attribute: int | None = None, backend: str = "exact"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(item indices [Q, k], scores [Q, k])``, best first; scores as the engine computes them (cosine
-        similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`)."""
-        sim = self.meta["embedder"]["similarity"]
-        q = query_emb.float()
+        similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`). ``backend="faiss"`` searches
+        the index's persistent faiss index (:mod:`fashionret.serve.approx`)."""
+        self.require_complete()
         if backend == "faiss":
-            return self._search_faiss(q, k, attribute, sim)
+            from fashionret.serve.approx import load_approx
+
+            return load_approx(self).search(query_emb, k)
         if backend != "exact":
             raise ValueError(f"--backend must be 'exact' or 'faiss', got {backend!r}")
-        best_i: torch.Tensor | None = None
-        best_s: torch.Tensor | None = None
-        for start, g in self.shards(attribute):
-            idx, sc = topk_neighbours(q, g.float(), k, similarity=sim)
-            idx = idx + start
-            if best_i is None:
-                best_i, best_s = idx, sc
-                continue
-            cat_i, cat_s = torch.cat([best_i, idx], 1), torch.cat([best_s, sc], 1)
-            order = torch.sort(cat_s, dim=1, descending=True, stable=True).indices[:, :k]
-            best_i, best_s = cat_i.gather(1, order), cat_s.gather(1, order)
-        assert best_i is not None and best_s is not None
-        return best_i, best_s
-
-    def _search_faiss(self, q: torch.Tensor, k: int, attribute: int | None, sim: str):
-        from fashionret.eval.faiss_backend import _import_faiss
-
-        faiss = _import_faiss()
-        index = None
-        for _, g in self.shards(attribute):
-            g = F.normalize(g.float(), dim=1) if sim == "cosine" else g.float()
-            if index is None:
-                index = faiss.IndexFlatIP(g.shape[1]) if sim == "cosine" else faiss.IndexFlatL2(g.shape[1])
-            index.add(np.ascontiguousarray(g.numpy(), dtype=np.float32))
-        assert index is not None
-        k = min(k, index.ntotal)
-        qn = F.normalize(q, dim=1) if sim == "cosine" else q
-        dist, idx = index.search(np.ascontiguousarray(qn.numpy(), dtype=np.float32), k)
-        idx_t, dist_t = torch.from_numpy(idx).long(), torch.from_numpy(dist).float()
-        if sim == "cosine":
-            return idx_t, dist_t
-        return idx_t, (q * q).sum(1, keepdim=True) - dist_t  # as the engine's 2 q.g - ||g||^2
+        q = prepare_queries(query_emb.float(), self.similarity)
+        k = min(int(k), len(self))
+        chunk = max(1, SCORE_BUDGET_BYTES // (4 * self.shard_size))
+        out_s, out_i = [], []
+        for c0 in range(0, q.shape[0], chunk):
+            qc = q[c0 : c0 + chunk]
+            scores, indices = [], []
+            for i in range(self.num_shards):
+                s, j = topk_prepared(qc, self.rows(i, attribute), k, neg_sq_norms=self._neg_sq_norms(i, attribute))
+                scores.append(s)
+                indices.append(j + self.shard_range(i)[0])
+            s, j = merge_topk(scores, indices, k)
+            out_s.append(s)
+            out_i.append(j)
+        return torch.cat(out_i), torch.cat(out_s)
 
 
 def distances(query_emb: torch.Tensor, scores: torch.Tensor, similarity: str) -> torch.Tensor:

@@ -1,0 +1,215 @@
+"""``fashionret-search serve``: an index and the run that made it as an HTTP service (FastAPI on uvicorn).
+
+Endpoints (the model, the index and its faiss index are loaded once, at start):
+
+* ``GET /api/health`` -- ``{"status": "ok", "items", "model", "similarity", "embedder", "backends"}``;
+* ``POST /api/search`` -- either a multipart upload (field ``image``; optional form fields ``k``,
+  ``backend``, ``attribute``) or a JSON body ``{"embedding": [D floats], "k", "backend", "attribute"}``;
+  answers ``{"results": [{"rank", "item", "label", "path", "score", "image_url"}], "k", "backend",
+  "similarity", "embedder"}`` (``score``: cosine similarity, or Euclidean distance for Euclidean runs);
+* ``GET /api/items/{i}/image`` -- the gallery image of item ``i`` (only files the index lists are served);
+* ``GET /`` -- the page: drop a photo (or pick one), see the top-k grid.
+
+A bad request gets a 4xx status with ``{"detail": "<one sentence>"}``. Handlers are plain functions, which
+FastAPI runs in its thread pool, so requests are served concurrently (the embedder and the memory-mapped index
+are read-only). The service binds 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from fashionret.serve.embed import read_rgb
+from fashionret.serve.embedder import QueryEmbedder
+from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
+from fashionret.serve.page import PAGE
+from fashionret.serve.run import load_run
+
+MAX_UPLOAD_BYTES = 20 * 2**20
+MAX_K = 100
+
+
+class SearchService:
+    """What the app holds: the index (shards mapped once), the run's query embedder, the faiss index."""
+
+    def __init__(self, index_dir: str | Path, embedder: str = "auto", run: str | None = None, model: bool = True):
+        self.index = GalleryIndex.open(index_dir)
+        self.index.require_complete()
+        self.embedder: QueryEmbedder | None = None
+        if model:  # model=False: embeddings only (benchmarks/search.py on random vectors without a run)
+            self.run = load_run(run or self.index.meta["embedder"]["checkpoint"], what="--run")
+            self.index.check_embedder(self.run.describe())
+            self.embedder = QueryEmbedder(self.run, embedder)
+        for i in range(self.index.num_shards):  # map every shard now, not inside concurrent requests
+            self.index.shard(i)
+        self.backends = ["exact"]
+        if (self.index.meta.get("approx") or {"kind": "none"})["kind"] != "none":
+            from fashionret.serve.approx import load_approx
+
+            load_approx(self.index)
+            self.backends.append("faiss")
+        self.dim = int(self.index.shard(0).shape[-1])
+
+    def health(self) -> dict[str, Any]:
+        emb = self.index.meta["embedder"]
+        return {
+            "status": "ok",
+            "items": len(self.index),
+            "model": emb["model"],
+            "similarity": emb["similarity"],
+            "embedder": self.embedder.engine if self.embedder else None,
+            "backends": self.backends,
+            "attribute_names": self.index.meta.get("attribute_names") or [],
+            "attribute_conditioned": bool(emb.get("attribute_conditioned")),
+        }
+
+    def _options(self, k: Any, backend: Any, attribute: Any) -> tuple[int, str, int | None]:
+        try:
+            k = int(k if k not in (None, "") else 10)
+        except (TypeError, ValueError):
+            raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k!r}") from None
+        if not 1 <= k <= MAX_K:
+            raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k}")
+        backend = backend or ("faiss" if "faiss" in self.backends else "exact")
+        if backend not in self.backends:
+            raise HTTPException(422, f"backend must be one of {', '.join(self.backends)}, got {backend!r}")
+        try:
+            attr = self.index.attribute_id(attribute if attribute not in ("", None) else None)
+        except SearchIndexError as err:
+            raise HTTPException(422, str(err)) from None
+        return k, backend, attr
+
+    def search(self, q: torch.Tensor, k: int, backend: str, attr: int | None) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        top, scores = self.index.search(q, k, attribute=attr, backend=backend)
+        shown = distances(q, scores, self.index.similarity)
+        results = []
+        for r in range(top.shape[1]):
+            i = int(top[0, r])
+            item = self.index.items[i]
+            results.append(
+                {
+                    "rank": r + 1,
+                    "item": i,
+                    "label": item.get("label"),
+                    "path": item["path"],
+                    "score": float(shown[0, r]),
+                    "image_url": f"/api/items/{i}/image",
+                }
+            )
+        return {
+            "results": results,
+            "k": k,
+            "backend": backend,
+            "similarity": self.index.similarity,
+            "embedder": self.embedder.engine if self.embedder else None,
+            "search_ms": round(1000 * (time.perf_counter() - t0), 3),
+        }
+
+    def search_image(self, data: bytes, name: str, k: Any, backend: Any, attribute: Any) -> dict[str, Any]:
+        k, backend, attr = self._options(k, backend, attribute)
+        if self.embedder is None:
+            raise HTTPException(422, "this service was started without a model: send an embedding")
+        if not data:
+            raise HTTPException(400, f"the upload {name!r} is empty: send an image file (JPEG, PNG, ...)")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the upload {name!r} has {len(data)} bytes, more than {MAX_UPLOAD_BYTES}")
+        try:
+            image = read_rgb(io.BytesIO(data))
+        except ValueError:
+            raise HTTPException(400, f"the upload {name!r} is not a readable image (JPEG, PNG, ...)") from None
+        q = self.embedder.embed_images([image], attr)
+        if q.ndim == 3:  # attribute-conditioned model without an attribute
+            raise HTTPException(422, "this index was made by an attribute-conditioned model: send attribute")
+        return self.search(q, k, backend, attr)
+
+    def search_embedding(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or "embedding" not in body:
+            raise HTTPException(400, 'send {"embedding": [floats], "k": 10} as JSON or an image as multipart field')
+        k, backend, attr = self._options(body.get("k"), body.get("backend"), body.get("attribute"))
+        try:
+            q = torch.tensor(np.asarray(body["embedding"], dtype=np.float32)).reshape(1, -1)
+        except (TypeError, ValueError):
+            raise HTTPException(422, f"embedding must be a list of {self.dim} numbers") from None
+        if q.shape[1] != self.dim or not bool(torch.isfinite(q).all()):
+            raise HTTPException(422, f"embedding must be a list of {self.dim} finite numbers, got {q.shape[1]} values")
+        return self.search(q, k, backend, attr)
+
+
+def create_app(service: SearchService) -> FastAPI:
+    app = FastAPI(title="fashionret search", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return PAGE
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return service.health()
+
+    @app.post("/api/search")
+    async def search(request: Request):
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("image")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(400, "the form has no file field 'image': upload the photo as 'image'")
+            data = await upload.read(MAX_UPLOAD_BYTES + 1)
+            args = (data, upload.filename or "image", form.get("k"), form.get("backend"), form.get("attribute"))
+            from starlette.concurrency import run_in_threadpool
+
+            return await run_in_threadpool(service.search_image, *args)
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(400, "the body is neither JSON nor a multipart image upload") from None
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(service.search_embedding, body)
+
+    @app.get("/api/items/{item}/image")
+    def item_image(item: int):
+        if not 0 <= item < len(service.index):
+            raise HTTPException(404, f"item {item} is not in this index ({len(service.index)} items)")
+        path = Path(service.index.items[item]["path"])
+        if not path.is_file():
+            raise HTTPException(404, f"item {item}'s image {path} is no longer on disk")
+        return FileResponse(path)
+
+    @app.exception_handler(HTTPException)
+    async def one_sentence(request: Request, exc: HTTPException):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    return app
+
+
+def serve(index_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, embedder: str = "auto", run=None) -> int:
+    """Load once, bind, serve until stopped (Ctrl-C / SIGTERM)."""
+    import uvicorn
+
+    service = SearchService(index_dir, embedder=embedder, run=run)
+    app = create_app(service)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    actual = sock.getsockname()[1]
+    h = service.health()
+    print(
+        f"serving {service.index.root} ({h['items']} items, model={h['model']}, embedder {h['embedder']}, "
+        f"backends {'/'.join(h['backends'])}) at http://{host}:{actual}/ -- Ctrl-C stops it",
+        flush=True,
+    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0

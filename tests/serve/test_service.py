@@ -1,0 +1,204 @@
+"""``fashionret-search serve``: the service as a user starts it (the console script, from an empty directory),
+then an API test with a real HTTP client, a bounded loopback load test, and the page in headless Chromium.
+
+Artefacts (the page screenshot, the load report) go to ``$FASHIONRET_TEST_ARTEFACTS`` or
+``<checkout>/logs/test_artefacts/``; the tests print where."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashionret.cli.search import main as search_main
+from tests.serve.conftest import BIN
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+def artefacts() -> Path:
+    root = Path(
+        os.environ.get("FASHIONRET_TEST_ARTEFACTS") or Path(__file__).resolve().parents[2] / "logs" / "test_artefacts"
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def catalogue(inshop_root, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shop")
+    for p in sorted((inshop_root / "Img").rglob("*_1_front.jpg"))[:12]:
+        shutil.copy(p, folder / f"{p.parent.name}_{p.name}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(trained_run, catalogue, tmp_path_factory):
+    """``(base URL, index folder)`` of a running ``fashionret-search serve --index IDX --port 0``."""
+    cwd = tmp_path_factory.mktemp("serve_cwd")
+    idx = cwd / "catalogue.idx"
+    assert search_main(["index", "--run", str(trained_run), "--images", str(catalogue), "--out", str(idx),
+                        "--shard-size", "5", "--no-progress"]) == 0  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(cwd)}
+    proc = subprocess.Popen(
+        [str(BIN / "fashionret-search"), "serve", "--index", str(idx), "--port", "0"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 240
+    while not any("serving" in ln for ln in lines):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"serve did not start: {proc.stderr.read()[-3000:]}")
+        time.sleep(0.2)
+    line = next(ln for ln in lines if "serving" in ln)
+    assert " at http://127.0.0.1:" in line, line  # localhost unless told otherwise
+    url = line.split(" at ")[1].split()[0].rstrip("/")
+    yield url, idx
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_api(served, catalogue):
+    url, idx = served
+    with httpx.Client(base_url=url, timeout=60) as c:
+        health = c.get("/api/health").json()
+        assert health["status"] == "ok" and health["items"] == 12 and health["model"] == "sn"
+        assert health["backends"] == ["exact", "faiss"] and health["embedder"] in ("torch", "onnx")
+        photo = sorted(catalogue.glob("*.jpg"))[4]
+        r = c.post("/api/search", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}, data={"k": "5"})
+        assert r.status_code == 200, r.text
+        res = r.json()
+        assert len(res["results"]) == 5 and res["results"][0]["path"] == str(photo.resolve())
+        assert res["results"][0]["score"] == pytest.approx(1.0, abs=1e-5)
+        scores = [h["score"] for h in res["results"]]
+        assert scores == sorted(scores, reverse=True)
+        # an embedding: a stored gallery row finds its own item first, with both backends alike
+        row = np.load(idx / "shard_00001.npy")[2]  # item 7
+        lists = {}
+        for backend in ("exact", "faiss"):
+            r = c.post("/api/search", json={"embedding": row.tolist(), "k": 12, "backend": backend})
+            assert r.status_code == 200, r.text
+            lists[backend] = [h["item"] for h in r.json()["results"]]
+        assert lists["exact"][0] == 7 and lists["exact"] == lists["faiss"] and sorted(lists["exact"]) == list(range(12))
+        img = c.get(res["results"][1]["image_url"])
+        assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+        assert img.content == Path(res["results"][1]["path"]).read_bytes()
+        # bad requests: a 4xx and one sentence
+        bad = [
+            (c.post("/api/search", files={"image": ("notes.txt", b"not an image", "text/plain")}), 400,
+             "the upload 'notes.txt' is not a readable image (JPEG, PNG, ...)"),
+            (c.post("/api/search", files={"image": ("empty.jpg", b"", "image/jpeg")}), 400,
+             "the upload 'empty.jpg' is empty: send an image file (JPEG, PNG, ...)"),
+            (c.post("/api/search", json={"embedding": [0.1] * 3}), 422,
+             "embedding must be a list of 16 finite numbers, got 3 values"),
+            (c.post("/api/search", json={"embedding": row.tolist(), "k": 0}), 422,
+             "k must be an integer from 1 to 100, got 0"),
+            (c.post("/api/search", json={"embedding": row.tolist(), "backend": "magic"}), 422,
+             "backend must be one of exact, faiss, got 'magic'"),
+            (c.post("/api/search", json={"k": 3}), 400,
+             'send {"embedding": [floats], "k": 10} as JSON or an image as multipart field'),
+            (c.get("/api/items/12/image"), 404, "item 12 is not in this index (12 items)"),
+        ]  # fmt: skip
+        for resp, status, detail in bad:
+            assert (resp.status_code, resp.json()["detail"]) == (status, detail)
+
+
+def test_bounded_load_on_loopback(served, catalogue):
+    """240 requests from 8 concurrent clients (embeddings and uploads): all answered, each the right list."""
+    url, idx = served
+    rows = np.concatenate([np.load(p) for p in sorted(idx.glob("shard_*.npy"))])
+    photo = sorted(catalogue.glob("*.jpg"))[0]
+    data = photo.read_bytes()
+
+    local = threading.local()
+
+    def one(i: int) -> tuple[float, bool]:
+        if not hasattr(local, "client"):  # one keep-alive connection per client thread
+            local.client = httpx.Client(base_url=url, timeout=120)
+        c = local.client
+        t0 = time.perf_counter()
+        if i % 6 == 5:
+            r = c.post("/api/search", files={"image": (photo.name, data, "image/jpeg")}, data={"k": "10"})
+            ok = r.status_code == 200 and r.json()["results"][0]["path"] == str(photo.resolve())
+        else:
+            r = c.post("/api/search", json={"embedding": rows[i % 12].tolist(), "k": 10})
+            ok = r.status_code == 200 and r.json()["results"][0]["item"] == i % 12
+        return time.perf_counter() - t0, ok
+
+    n, workers = 240, 8
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        out = list(pool.map(one, range(n)))
+    wall = time.perf_counter() - t0
+    lat = np.array([t for t, _ in out]) * 1000
+    assert all(ok for _, ok in out)
+    report = (
+        f"fashionret-search serve, loopback load: {n} requests ({n // 6} image uploads, {n - n // 6} embeddings), "
+        f"{workers} concurrent clients, 12-item index: {n / wall:.1f} requests/s, latency p50 "
+        f"{np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms (load average "
+        f"{os.getloadavg()[0]:.1f})"
+    )
+    (artefacts() / "search_service_load.txt").write_text(report + "\n")
+    print("\n" + report + f"\nreport: {artefacts() / 'search_service_load.txt'}")
+
+
+@pytest.mark.slow
+def test_page_in_headless_chromium(served, catalogue):
+    """A person's path: open the page, pick a photo, see the top-k grid with the photo's own item first."""
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()) and not os.environ.get("FASHIONRET_REQUIRE_BROWSER"):
+        pytest.skip("no /usr/bin/chromium + chromedriver (apt-get install chromium chromium-driver; .ci/run does)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = served
+    profile = artefacts() / "chromium-profile"
+    shutil.rmtree(profile, ignore_errors=True)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1200,900"):  # fmt: skip
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=opts)
+    try:
+        driver.get(url + "/")
+        WebDriverWait(driver, 30).until(lambda d: "12 items" in d.find_element(By.ID, "about").text)
+        photo = sorted(catalogue.glob("*.jpg"))[3]
+        driver.find_element(By.ID, "k").clear()
+        driver.find_element(By.ID, "k").send_keys("6")
+        driver.find_element(By.ID, "file").send_keys(str(photo))
+        WebDriverWait(driver, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .hit")) == 6)
+        hits = driver.find_elements(By.CSS_SELECTOR, "#grid .hit")
+        assert [h.get_attribute("data-rank") for h in hits] == ["1", "2", "3", "4", "5", "6"]
+        assert hits[0].get_attribute("data-path") == str(photo.resolve())
+        assert "#1 cosine 1.0000" in hits[0].text
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script(
+                "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
+            )
+        )
+        assert "top 6 (faiss search" in driver.find_element(By.ID, "status").text
+        shot = artefacts() / "search_page.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        print(f"\nscreenshot of the search page: {shot}")
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
