@@ -109,9 +109,12 @@ def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
         cfg, info = run_config(cfg)
     log.info("evaluating %s with model=%s", info.describe(), info.model_name())
     datamodule, lit, trainer = build(cfg)
-    check_state_dict_matches(info, lit)
     # the weights only: testing needs none of the fit state (optimizer, loops, checkpoint callbacks)
-    lit.load_state_dict(torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"])
+    state = torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"]
+    if hasattr(lit, "prepare_for_state_dict"):  # a loss with its own parameters, at its saved size
+        lit.prepare_for_state_dict(state)
+    check_state_dict_matches(info, lit)
+    lit.load_state_dict(state)
     trainer.test(lit, datamodule=datamodule, verbose=False)
     metrics = dict(lit.last_test_metrics)
     report_test(cfg, trainer, datamodule, metrics, {"checkpoint": str(info.path)})

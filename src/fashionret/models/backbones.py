@@ -120,6 +120,7 @@ class Backbone(nn.Module):
         out_indices: feature stages to return (timm indices; negative counts from the last stage).
         pretrained: fetch ImageNet weights through timm.
         checkpoint_path: local weights file (implies loading weights, no network).
+        pretrained_tag: timm pretrained tag (``name.tag``); null: timm's default tag.
     """
 
     def __init__(
@@ -128,9 +129,11 @@ class Backbone(nn.Module):
         out_indices: Sequence[int] = (-1,),
         pretrained: bool = False,
         checkpoint_path: str | None = None,
+        pretrained_tag: str | None = None,
         **timm_kwargs,
     ):
         super().__init__()
+        name = f"{name}.{pretrained_tag}" if pretrained_tag and "." not in name else name
         if not timm.is_model(name):
             raise ValueError(f"unknown timm backbone {name!r} (see timm.list_models())")
         kwargs = dict(features_only=True, out_indices=tuple(out_indices), **timm_kwargs)

@@ -6,6 +6,8 @@
 
 * ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>}``: the backbone's input normalisation
   (:func:`fashionret.models.backbones.pretrained_normalization`).
+* ``${timm_tagged_name:<name>,<tag or null>}``: ``name.tag`` (timm's name of tagged pretrained weights), or
+  ``name`` without a tag (``conf/model/global.yaml``'s normalisation).
 * ``${cv2_interpolation:<name>}``: an interpolation name as the OpenCV flag albumentations' resize takes.
 * ``${cpu_workers:<n>}``: ``min(n, CPUs this process may use)``, the data configs' ``num_workers`` default
   (no "4 workers on 2 cores" warning; ``data.num_workers=N`` still sets any number).
@@ -27,6 +29,10 @@ def _timm_pretrained_cfg(name: str, key: str):
     value = values[key]
     # a ListConfig, not a list: OmegaConf.resolve (and --cfg job --resolve) can put it in place of the node
     return OmegaConf.create(value) if isinstance(value, list) else value
+
+
+def _timm_tagged_name(name: str, tag: str | None = None) -> str:
+    return f"{name}.{tag}" if tag and "." not in str(name) else str(name)
 
 
 def _cv2_interpolation(name: str) -> int:
@@ -52,6 +58,7 @@ def register_resolvers() -> None:
     for name, fn in (
         ("fashionret.cwd", os.getcwd),
         ("timm_pretrained_cfg", _timm_pretrained_cfg),
+        ("timm_tagged_name", _timm_tagged_name),
         ("cv2_interpolation", _cv2_interpolation),
         ("cpu_workers", _cpu_workers),
     ):
