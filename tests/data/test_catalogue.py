@@ -103,6 +103,24 @@ def test_bad_header(tmp_path, header, expected):
     assert expected in str(err.value)
 
 
+def test_parquet_manifest(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    root = _catalogue(tmp_path, GOOD)
+    rows = list(csv.DictReader((root / "manifest.csv").read_text().splitlines()))
+    (root / "manifest.csv").unlink()
+    cols = {k: [r[k] or None for r in rows] for k in rows[0]}
+    cols["x1"] = [None if v is None else float(v) for v in cols["x1"]]  # numbers and nulls, as pandas writes them
+    pq.write_table(pa.table(cols), root / "manifest.parquet")
+    t = parse("catalogue", root)
+    assert t.split.tolist() == ["train", "train", "gallery", "query"] and t.bbox[0].tolist() == [1, 1, 30, 30]
+    cols["split"][1] = "nope"
+    pq.write_table(pa.table(cols), root / "manifest.parquet")
+    with pytest.raises(DatasetFormatError, match=r"manifest\.parquet:row 2: expected split in"):
+        parse("catalogue", root)
+
+
 def test_missing_manifest_and_undecodable_file(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"manifest\.csv not found"):
         parse("catalogue", tmp_path)
