@@ -122,6 +122,22 @@ def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
     return metrics
 
 
+def zero_shot(cfg: DictConfig) -> dict:
+    """Test the model exactly as the config builds it, without training or a checkpoint (``zero_shot=true``):
+    e.g. a timm backbone's pretrained features under ``model=global``. ``results.json`` says so."""
+    if cfg.get("run_dir") or cfg.get("ckpt_path"):
+        raise CheckpointError("zero_shot=true tests the model as built: give no run_dir / ckpt_path with it")
+    if not cfg.backbone.get("pretrained") and not cfg.backbone.get("checkpoint_path"):
+        log.warning("zero_shot=true without pretrained weights (backbone.pretrained=false): random-init features")
+    datamodule, lit, trainer = build(cfg)
+    trainer.test(lit, datamodule=datamodule, verbose=False)
+    metrics = dict(lit.last_test_metrics)
+    weights = cfg.backbone.get("checkpoint_path") or ("pretrained" if cfg.backbone.get("pretrained") else "random")
+    report_test(cfg, trainer, datamodule, metrics, {"zero_shot": True, "weights": weights})
+    print_locations(cfg, trainer, what="evaluation")
+    return metrics
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Test a trained run again from its run directory (or checkpoint) alone.
@@ -130,6 +146,9 @@ def main(cfg: DictConfig) -> None:
         fashionret-eval run_dir=logs/train/runs/2026-01-31_12-00-00
         fashionret-eval ckpt_path=logs/train/runs/<run>/checkpoints/epoch_005.ckpt data=deepfashion2 data.root=/data/DF2
     """
+    if cfg.get("zero_shot"):
+        run_job(zero_shot, cfg)
+        return
     try:
         prepared = run_config(cfg)
     except CheckpointError as err:
