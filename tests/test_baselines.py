@@ -27,18 +27,20 @@ def test_sweep_rows_compose_and_match_the_table(tmp_path):
     assert len(EXPERIMENTS) == 2 + 4 * 3 + 4
     for exp in EXPERIMENTS:
         assert (REPO / "conf" / "experiment" / f"{exp}.yaml").is_file(), exp
-    # one row of each kind composes with the user's data= (the full sweep composes them all)
-    for exp in ("baseline_convnext_tiny_triplet_margin", "zeroshot_vit_small_patch16_dino", "baseline_dban"):
+    for exp in EXPERIMENTS:  # every row composes with the user's data=
         cfg = compose_cfg("train", [f"experiment={exp}", "data=catalogue", "+smoke=cpu"], tmp_path)
         assert cfg.data.family == "catalogue", exp  # the user's data= wins over the recipe
-        if exp == "baseline_dban":
-            assert cfg.model._target_ == "fashionret.models.PAResNet"
+        if exp in ("baseline_dban", "baseline_ahbn"):
+            assert not cfg.model._target_.endswith("GlobalEmbedding")
             continue
-        assert cfg.model._target_.endswith("GlobalEmbedding")
-        assert cfg.train is exp.startswith("baseline_")
-        if exp.startswith("baseline_"):
-            assert cfg.loss.miner._target_ == "pytorch_metric_learning.miners.TripletMarginMiner"
-    real = compose_cfg("train", ["experiment=zeroshot_clip_vit_b16", "data=deepfashion_inshop"], tmp_path)
+        assert cfg.model._target_.endswith("GlobalEmbedding") and cfg.train is exp.startswith("baseline_")
+        bb = exp.split("_", 1)[1]
+        for loss in ("_triplet_margin", "_multi_similarity", "_arcface"):
+            if bb.endswith(loss):
+                bb = bb[: -len(loss)]
+                assert cfg.loss.loss._target_.startswith("pytorch_metric_learning.losses."), exp
+        assert cfg.lit.model.backbone.name == bb, exp
+    real = compose_cfg("train", ["experiment=zeroshot_vit_base_patch16_clip_224", "data=deepfashion_inshop"], tmp_path)
     assert real.train is False and real.model.embedding_dim is None and real.backbone.pretrained is True
     assert real.normalization.mean[0] == pytest.approx(0.48145466)  # CLIP's own mean, from the openai tag
 
@@ -60,7 +62,9 @@ def test_reference_rows_only_on_inshop():
 def test_baselines_sweep_runs_and_renders(tmp_path):
     """The sweep as sweeps/README.md writes it, on rows of each kind (global + PML class loss, global + miner
     loss, zero-shot); every row's composition is checked above, the whole sweep is ~18 CPU-minutes."""
-    rows = "baseline_vit_small_patch16_dino_arcface,baseline_resnet50_multi_similarity,zeroshot_clip_vit_b16"
+    rows = (
+        "baseline_vit_small_patch16_224_arcface,baseline_resnet50_multi_similarity,zeroshot_vit_base_patch16_clip_224"
+    )
     cmd = "fashionret-train -m -cn baselines data=deepfashion_inshop +smoke=cpu logger=csv"
     cmd += f" hydra.sweeper.params.experiment={rows}"
     out = run_cli(cmd.split(), tmp_path, timeout=900)

@@ -14,9 +14,9 @@ from tests.conftest import compose_cfg, tiny_overrides
 NEW_BACKBONES = {
     # config file: (timm model, tag, normalisation mean[0] of that tag)
     "convnext_tiny": ("convnext_tiny", "fb_in1k", 0.485),
-    "vit_small_patch16_dino": ("vit_small_patch16_224", "dino", 0.485),
-    "dinov2_vit_small": ("vit_small_patch14_dinov2", "lvd142m", 0.485),
-    "clip_vit_b16": ("vit_base_patch16_clip_224", "openai", 0.48145466),
+    "vit_small_patch16_224": ("vit_small_patch16_224", "dino", 0.485),
+    "vit_small_patch14_dinov2": ("vit_small_patch14_dinov2", "lvd142m", 0.485),
+    "vit_base_patch16_clip_224": ("vit_base_patch16_clip_224", "openai", 0.48145466),
 }
 PML_LOSSES = ("multi_similarity", "contrastive", "triplet_margin", "arcface", "proxy_anchor")
 

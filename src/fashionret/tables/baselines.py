@@ -17,8 +17,8 @@ INSHOP = "deepfashion_inshop"
 BACKBONES = (
     ("ResNet-50", "resnet50"),
     ("ConvNeXt-T", "convnext_tiny"),
-    ("ViT-S/16 (DINO)", "vit_small_patch16_dino"),
-    ("CLIP ViT-B/16", "clip_vit_b16"),
+    ("ViT-S/16 (DINO)", "vit_small_patch16_224"),
+    ("CLIP ViT-B/16", "vit_base_patch16_clip_224"),
 )
 LOSSES = (("triplet (hard)", "triplet_margin"), ("multi-similarity", "multi_similarity"), ("ArcFace", "arcface"))
 METRICS = ("top1", "top10", "top20", "top50", "mAP")
