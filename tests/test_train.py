@@ -74,9 +74,13 @@ def test_resume_equals_uninterrupted_run(inshop_root, tmp_path):
 
 
 # paper001_<row / category / dataset> variants run in tests/ahbn instead (each Table I row one training step, every
-# paper-001 sweep end to end with its stages); paper001 itself runs here
+# paper-001 sweep end to end with its stages); paper001 itself runs here. The baselines table's rows
+# (baseline_* / zeroshot_*: 18 files) compose in tests/test_baselines.py, which runs rows of each kind end to end;
+# each of their backbones and losses trains a step in tests/test_global_pml.py
 EXPERIMENTS = sorted(
-    p.stem for p in (Path(__file__).parents[1] / "conf/experiment").glob("*.yaml") if not p.stem.startswith("paper001_")
+    p.stem
+    for p in (Path(__file__).parents[1] / "conf/experiment").glob("*.yaml")
+    if not p.stem.startswith(("paper001_", "baseline_", "zeroshot_"))
 )
 
 

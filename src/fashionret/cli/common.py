@@ -90,12 +90,14 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
 
 
 def use_smoke_data(cfg: DictConfig) -> None:
-    """``+smoke=cpu``: the synthetic data of the chosen family (``smoke.data_root``) replaces any ``data.root``,
-    also one given on the command line, so that a command written for a real dataset runs as a smoke test."""
+    """``+smoke=cpu``: the synthetic data of the chosen family (``smoke.data_root``) replaces a ``data.root`` that
+    does not exist, also one given on the command line, so that a command written for a real dataset
+    (``data.root=/data/In-shop``) runs as a smoke test. A ``data.root`` that exists (a dataset on disk, a catalogue
+    just imported) is read as it is, never replaced or written to (``synthetic.only_at``)."""
     smoke_root = OmegaConf.select(cfg, "smoke.data_root", default=None)
     if not smoke_root or "data" not in cfg or "root" not in cfg.data:
         return
-    if str(cfg.data.root) != str(smoke_root):
+    if str(cfg.data.root) != str(smoke_root) and not Path(str(cfg.data.root)).expanduser().exists():
         family = cfg.data.get("family")
         log.info("+smoke=cpu: data.root=%s replaced by synthetic %s data at %s", cfg.data.root, family, smoke_root)
         with open_dict(cfg):

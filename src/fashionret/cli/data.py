@@ -4,9 +4,11 @@ examples:
 fashionret-data synth --format F --out DIR [--num-items 40 --images-per-item 4 --image-size 96 --seed 0]
 fashionret-data validate --format F --root DIR [--keep-going] [--skip-images] [--option KEY=VALUE ...]
 fashionret-data stats --format F --root DIR [--keep-going] [--option KEY=VALUE ...]
+fashionret-data import --root DIR [--val-fraction 0.15 --test-fraction 0.25 --seed 0 --force]
 
 F is one of the dataset families (deepfashion_inshop, deepfashion_c2s, deepfashion2, street2shop, fashionai,
-deepfashion_attr, zappos50k).
+deepfashion_attr, zappos50k, catalogue, catalogue_attr). `import` writes DIR/manifest.csv (format catalogue)
+from a folder-per-item tree DIR/<item>/<image>, items split into train/val/test by a seeded shuffle.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ def _synth(args: argparse.Namespace) -> int:
     }
     out = synthesize(args.format, args.out, **params)
     print(f"wrote synthetic {args.format} dataset to {out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from fashionret.data.catalogue import import_tree
+
+    try:
+        report = import_tree(
+            args.root, args.manifest, args.val_fraction, args.test_fraction, seed=args.seed, force=args.force
+        )
+    except (OSError, ValueError) as err:
+        print(f"fashionret-data import: {err}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -308,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     st.add_argument("--option", action="append", metavar="KEY=VALUE", help="a parser option (JSON value)")
     st.set_defaults(func=_stats)
+    im = sub.add_parser("import", help="write DIR/manifest.csv (format catalogue) from a DIR/<item>/<image> tree")
+    im.add_argument("--root", required=True, help="the folder holding one sub-folder of images per item")
+    im.add_argument("--manifest", default="manifest.csv", help="file name of the manifest written in --root")
+    im.add_argument("--val-fraction", type=float, default=0.15, help="fraction of items for validation")
+    im.add_argument("--test-fraction", type=float, default=0.25, help="fraction of items for the test split")
+    im.add_argument("--seed", type=int, default=0, help="seed of the item shuffle that makes the split")
+    im.add_argument("--force", action="store_true", help="replace an existing manifest")
+    im.set_defaults(func=_import)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -140,12 +140,34 @@ def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
         cfg, info = run_config(cfg)
     log.info("evaluating %s with model=%s", info.describe(), info.model_name())
     datamodule, lit, trainer = build(cfg)
-    check_state_dict_matches(info, lit)
     # the weights only: testing needs none of the fit state (optimizer, loops, checkpoint callbacks)
-    lit.load_state_dict(torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"])
+    state = torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"]
+    if hasattr(lit, "prepare_for_state_dict"):  # a loss with its own parameters, at its saved size
+        lit.prepare_for_state_dict(state)
+    check_state_dict_matches(info, lit)
+    lit.load_state_dict(state)
     trainer.test(lit, datamodule=datamodule, verbose=False)
     metrics = dict(lit.last_test_metrics)
     report_test(cfg, trainer, datamodule, metrics, {"checkpoint": str(info.path)})
+    print_locations(cfg, trainer, what="evaluation")
+    return metrics
+
+
+def zero_shot(cfg: DictConfig) -> dict:
+    """Test the model exactly as the config builds it, without training or a checkpoint (``zero_shot=true``):
+    e.g. a timm backbone's pretrained features under ``model=global``. ``results.json`` says so."""
+    from fashionret.cli.common import build, print_locations, report_test
+    from fashionret.utils.checkpoints import CheckpointError
+
+    if cfg.get("run_dir") or cfg.get("ckpt_path"):
+        raise CheckpointError("zero_shot=true tests the model as built: give no run_dir / ckpt_path with it")
+    if not cfg.backbone.get("pretrained") and not cfg.backbone.get("checkpoint_path"):
+        log.warning("zero_shot=true without pretrained weights (backbone.pretrained=false): random-init features")
+    datamodule, lit, trainer = build(cfg)
+    trainer.test(lit, datamodule=datamodule, verbose=False)
+    metrics = dict(lit.last_test_metrics)
+    weights = cfg.backbone.get("checkpoint_path") or ("pretrained" if cfg.backbone.get("pretrained") else "random")
+    report_test(cfg, trainer, datamodule, metrics, {"zero_shot": True, "weights": weights})
     print_locations(cfg, trainer, what="evaluation")
     return metrics
 
@@ -161,6 +183,9 @@ def main(cfg: DictConfig) -> None:
     from fashionret.utils.checkpoints import CheckpointError
     from fashionret.utils.jobs import run_job
 
+    if cfg.get("zero_shot"):
+        run_job(zero_shot, cfg)
+        return
     try:
         prepared = run_config(cfg)
     except CheckpointError as err:

@@ -83,7 +83,7 @@ def _main(argv: list[str] | None) -> int:
         names = [found.most_common(1)[0][0]]
         names += list(getattr(TABLES.get(names[0]), "companions", ()))
     try:
-        specs = [get(n) for n in names]
+        specs = [get(n, jobs) for n in names]
     except KeyError as err:
         print(f"fashionret-tables: {err.args[0]}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ and the loader settings and DDP-aware evaluation loaders."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from fashionret.data.parsers import load_table
 from fashionret.data.synth import ensure_synthetic
 from fashionret.data.table import SampleTable
+
+log = logging.getLogger(__name__)
 
 
 class RetrievalDataModuleBase(L.LightningDataModule):
@@ -31,13 +34,26 @@ class RetrievalDataModuleBase(L.LightningDataModule):
     num_workers: int
     pin_memory: bool
 
+    def _generates(self) -> bool:
+        """A synthetic dataset is written at ``root`` (``synthetic.only_at``, set by ``+smoke=cpu``, limits that to
+        one folder: a ``data.root`` given by the user is read as it is, never replaced)."""
+        if self.synthetic is None:
+            return False
+        only_at = self.synthetic.get("only_at")
+        if only_at and Path(only_at).resolve() != self.root.resolve():
+            log.info(
+                "data.root=%s is not the synthetic dataset's folder %s: reading the dataset there", self.root, only_at
+            )
+            return False
+        return True
+
     def prepare_data(self) -> None:
-        if self.synthetic is not None:
+        if self._generates():
             ensure_synthetic(self.synthetic["format"], self.root, **dict(self.synthetic.get("params", {})))
 
     def load_sample_table(self) -> SampleTable:
         """The family's sample table (generating a synthetic root first when set up without a Trainer)."""
-        if self.synthetic is not None and not self.root.exists():
+        if self._generates() and not self.root.exists():
             self.prepare_data()  # setup without a Trainer (scripts, tests)
         return load_table(self.family, self.root, self.cache_dir, self.on_bad_sample, self.parser_options)
 

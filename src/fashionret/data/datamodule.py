@@ -256,6 +256,14 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
             ", ".join(f"{k}={len(v)}" for k, v in self.datasets.items()),
         )
 
+    @property
+    def num_classes(self) -> int:
+        """Identities of the whole table (the range of the ``label`` of every item; after ``setup``): the class
+        count of losses with one weight vector or proxy per identity."""
+        if self.table is None:
+            raise RuntimeError("num_classes is known after setup()")
+        return len(self._label_of)
+
     def _holdout_size(self, n_train_ids: int) -> int:
         """Identities held out for validation: ``val_fraction`` of them, at least ``val_min_identities``."""
         n_val = max(round(n_train_ids * self.val_fraction), self.val_min_identities, 1)

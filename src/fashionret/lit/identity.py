@@ -55,6 +55,15 @@ class IdentityRetrievalModule(L.LightningModule):
         if names and self.hparams.log_per_group:
             self.val_metric.group_names = names
             self.test_metric.group_names = names
+        if getattr(self.loss, "needs_build", False) and dm is not None:
+            # a loss with its own parameters (ArcFace, Proxy-Anchor): sized now, before the optimiser is made
+            # and before a checkpoint is restored into it
+            self.loss.build(num_classes=dm.num_classes, embedding_size=self.model.embedding_dim)
+
+    def prepare_for_state_dict(self, state: dict) -> None:
+        """Create what a saved ``state`` holds beyond the config (a class-based loss at its saved size)."""
+        if hasattr(self.loss, "prepare_for_state_dict"):
+            self.loss.prepare_for_state_dict(state, "loss.")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.channels_last:

@@ -104,8 +104,10 @@ def load_run(run: str | Path, what: str = "--run") -> TrainedRun:
     if bb is not None:
         bb.pretrained, bb.checkpoint_path = False, None
     module = hydra.utils.instantiate(cfg.lit)
-    check_state_dict_matches(info, module)
     state = torch.load(info.path, map_location="cpu", weights_only=True)["state_dict"]
+    if hasattr(module, "prepare_for_state_dict"):  # a loss with its own parameters, at its saved size
+        module.prepare_for_state_dict(state)
+    check_state_dict_matches(info, module)
     module.load_state_dict(state)
     module.eval()
     transforms = hydra.utils.instantiate(cfg.data.transforms.eval)

@@ -15,7 +15,7 @@ from typing import Any
 
 from fashionret.data.checks import check_duplicates
 from fashionret.data.errors import BadSampleCounter
-from fashionret.data.parsers import asen, c2s, deepfashion2, inshop, street2shop, zappos
+from fashionret.data.parsers import asen, c2s, catalogue, deepfashion2, inshop, street2shop, zappos
 from fashionret.data.table import SampleTable, files_fingerprint
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ PARSERS: dict[str, Any] = {
     asen.FASHIONAI.FAMILY: asen.FASHIONAI,
     asen.DEEPFASHION_ATTR.FAMILY: asen.DEEPFASHION_ATTR,
     zappos.FAMILY: zappos,
+    catalogue.IDENTITY.FAMILY: catalogue.IDENTITY,
+    catalogue.ATTRIBUTE.FAMILY: catalogue.ATTRIBUTE,
 }
 
 #: the ``task`` of each family: which datamodule serves it
@@ -39,6 +41,8 @@ TASKS = {
     "fashionai": "attribute",
     "deepfashion_attr": "attribute",
     "zappos50k": "triplet",
+    "catalogue": "identity",
+    "catalogue_attr": "attribute",
 }
 
 
@@ -79,7 +83,9 @@ def load_table(
         if hasattr(parser, "fingerprint"):
             key = files_fingerprint([], {**extra, "listing": parser.fingerprint(root)})
         else:
-            key = files_fingerprint(parser.annotation_files(root), extra)
+            # a family whose annotation file is an option (the catalogue's ``manifest``) is handed that option
+            file_opts = {k: options[k] for k in getattr(parser, "FILE_OPTIONS", ()) if k in options}
+            key = files_fingerprint(parser.annotation_files(root, **file_opts), extra)
         cache = Path(cache_dir) / f"{family}-{key}.npz"
         if cache.is_file():
             try:

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fashionret.data.synth.catalogue import write_catalogue
 from fashionret.data.synth.families import (
     C2S_ATTRIBUTES,
     _c2s_item_attributes,
@@ -120,6 +121,8 @@ FORMATS: dict[str, Callable[..., None]] = {
     "fashionai": write_fashionai,
     "deepfashion_attr": write_deepfashion_attr,
     "zappos50k": write_zappos50k,
+    "catalogue": write_catalogue,
+    "catalogue_attr": write_catalogue,  # the same manifest (it has attr: columns), read for attribute retrieval
 }
 
 
@@ -132,6 +135,11 @@ def synthesize(format: str, out: Path | str, **params) -> Path:
     if _manifest(out) == json.loads(json.dumps(manifest)):
         return out  # exactly this dataset (deterministic from its parameters), e.g. just written by another job
     if out.exists():
+        if out.is_dir() and any(out.iterdir()) and _manifest(out) is None:
+            raise FileExistsError(
+                f"{out} holds files not written by the synthetic generator (no {MANIFEST}); refusing to replace it: "
+                "choose an empty or new folder"
+            )
         shutil.rmtree(out)
     # per process: parallel jobs (submitit, DDP ranks) generating the same dataset do not share a folder
     tmp = out.with_name(f"{out.name}.partial.{os.getpid()}")
