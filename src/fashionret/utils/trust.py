@@ -59,6 +59,17 @@ ALLOWED_TARGETS = frozenset(
         "albumentations.RandomResizedCrop",
         "albumentations.ColorJitter",
         "albumentations.pytorch.ToTensorV2",
+        "albumentations.SmallestMaxSize",  # papers 002/003: resize the shorter side, then centre-crop
+        "albumentations.CenterCrop",
+        # pytorch-metric-learning losses, miners and distances (loss=multi_similarity, arcface, ...)
+        "pytorch_metric_learning.distances.CosineSimilarity",
+        "pytorch_metric_learning.losses.ArcFaceLoss",
+        "pytorch_metric_learning.losses.ContrastiveLoss",
+        "pytorch_metric_learning.losses.MultiSimilarityLoss",
+        "pytorch_metric_learning.losses.ProxyAnchorLoss",
+        "pytorch_metric_learning.losses.TripletMarginLoss",
+        "pytorch_metric_learning.miners.MultiSimilarityMiner",
+        "pytorch_metric_learning.miners.TripletMarginMiner",
     }
 )
 #: module prefix whose classes (classes only: no function of the package is callable from a stored config)
