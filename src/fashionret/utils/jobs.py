@@ -74,7 +74,8 @@ class JobTerminated(Exception):
         name = signal.Signals(signum).name
         super().__init__(
             f"the job was stopped by {name} (signal {int(signum)}: a scheduler's pre-emption or time limit, "
-            "timeout or kill) before it finished; run the same command again to resume it from its last checkpoint"
+            "timeout or kill) before it finished; resume it with ckpt_path=<run>/checkpoints/last.ckpt (a sweep: the "
+            "same command with hydra.sweep.dir=<its directory> reruns the jobs that are not ok)"
         )
         self.signum = int(signum)
 
