@@ -75,3 +75,22 @@ def test_decompression_bomb_is_one_sentence_naming_the_file(tmp_path):
     msg = str(err.value)
     assert msg.startswith(f"{bomb}: the image (400.0 megapixels) is more than PIL's decompression-bomb limit")
     assert "\n" not in msg
+
+
+def test_validate_reports_unusual_image_modes(inshop_root, tmp_path):
+    """``fashionret-data validate`` (the CLI) counts the image modes and lists a 16-bit image among the unusual."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "inshop"
+    shutil.copytree(inshop_root, root)
+    first = sorted((root / "Img").rglob("*.jpg"))[0]
+    grey = np.asarray(Image.open(first).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(grey).save(first, format="PNG")  # a 16-bit file where the list names it
+    exe = Path(sys.executable).parent / "fashionret-data"
+    out = subprocess.run([str(exe), "validate", "--format", "deepfashion_inshop", "--root", str(root)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "  image modes: RGB " in out.stdout and "I;16 1; unusual: 1 (read by scaling)" in out.stdout
+    assert f"    I;16: {first}" in out.stdout

@@ -74,7 +74,8 @@ class JobTerminated(Exception):
         name = signal.Signals(signum).name
         super().__init__(
             f"the job was stopped by {name} (signal {int(signum)}: a scheduler's pre-emption or time limit, "
-            "timeout or kill) before it finished; run the same command again to resume it from its last checkpoint"
+            "timeout or kill) before it finished; resume it with ckpt_path=<run>/checkpoints/last.ckpt (a sweep: the "
+            "same command with hydra.sweep.dir=<its directory> reruns the jobs that are not ok)"
         )
         self.signum = int(signum)
 
@@ -153,6 +154,8 @@ def sweep_jobs(sweep: Path) -> list[Path]:
     AHBN's ``stage_*``, are not jobs), in job-number order."""
     jobs = sorted({h.parent for h in sweep.rglob(".hydra") if h.is_dir()})
     jobs = [j for j in jobs if not any(o != j and o in j.parents for o in jobs)]
+    if not jobs:  # hydra.output_subdir=null: Hydra's default job folders, named by job number
+        jobs = [d for d in sweep.iterdir() if d.is_dir() and d.name.isdigit()]
     return sorted(jobs, key=lambda d: (int(d.name) if d.name.isdigit() else 10**9, str(d)))
 
 

@@ -167,14 +167,16 @@ def resume_changes(stored: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, t
         if _top(key, _BOOKKEEPING):
             continue
         if (why := next((w for p, w in _REFUSED if _top(key, (p,))), None)) is not None:
-            refused.append(f"{key} ({a} -> {b}: {why})")
+            refused.append(f"{key} ({_short(a)} -> {_short(b)}: {why})")
             continue
         if (opt := _top(key, _OPTIMIZER)) is not None:
             sub = key[len(opt) + 1 :]
             if sub in _GROUP_KEYS:
                 optimizer.setdefault(sub, (a, b))
             else:
-                refused.append(f"{key} ({a} -> {b}: the optimizer's state in the checkpoint is for the old one)")
+                refused.append(
+                    f"{key} ({_short(a)} -> {_short(b)}: the optimizer's state in the checkpoint is for the old one)"
+                )
             continue
         applied[key] = (a, b)
     if refused:
@@ -183,6 +185,11 @@ def resume_changes(stored: dict[str, Any], cfg: DictConfig) -> tuple[dict[str, t
             f"contradict: {'; '.join(refused)}; drop them, or start a new run (without ckpt_path) to use them"
         )
     return optimizer, applied
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class ApplyResumeChanges(Callback):
