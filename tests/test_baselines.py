@@ -77,7 +77,7 @@ def test_baselines_sweep_runs_and_renders(tmp_path):
     md = tables.stdout
     assert "smoke" in md.lower() and "91.9" in md and "92.1" in md
     for r in results.values():  # every job's R@1, in percent, is in the table
-        assert f"{100 * r['test']['top1']:.2f}" in md
+        assert f"{100 * r['test']['top1']:.3f}" in md
     assert (sweep_dir / "tables" / "baselines.csv").is_file()
 
 
