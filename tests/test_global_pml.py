@@ -46,7 +46,13 @@ def _one_step(lit, images, labels, num_classes: int) -> float:
     return float(loss.detach())
 
 
-@pytest.mark.parametrize("backbone", sorted(NEW_BACKBONES))
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        pytest.param(b, marks=pytest.mark.slow) if b in ("convnext_tiny", "vit_base_patch16_clip_224") else b
+        for b in sorted(NEW_BACKBONES)
+    ],
+)
 def test_backbone_option_builds_and_trains_one_step(backbone, tmp_path):
     name, tag, mean0 = NEW_BACKBONES[backbone]
     raw = OmegaConf.load(f"{CONFIG_DIR}/backbone/{backbone}.yaml")
