@@ -93,3 +93,21 @@ def test_faiss_tie_rule_with_full_depth(similarity, reference):
     for key, val in want.items():
         assert got[key.replace("mAP", f"mAP@{n_g}")] == pytest.approx(val, rel=1e-12), key
         assert exact[key] == pytest.approx(val, rel=1e-12), key
+
+
+def test_the_engine_does_not_know_its_faiss_backend():
+    """One direction of knowledge: the backend imports the engine, the engine (and fashionret.eval) not it."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import fashionret.eval.ranking as ranking
+
+    tree = ast.parse(Path(ranking.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and "faiss" in m}, imported
+    code = "import sys, fashionret.eval; print(sorted(m for m in sys.modules if 'faiss' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

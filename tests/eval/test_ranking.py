@@ -246,7 +246,6 @@ def test_bad_input(change, match):
         ({"query_groups": torch.zeros(3).long()}, "query_groups"),
         ({"query_groups": torch.tensor([0, 1, 2, 3]), "group_names": ["a", "b"]}, "group_names"),
         ({"group_names": ["a"]}, "without query_groups"),
-        ({"backend": "annoy"}, "backend"),
     ],
 )
 def test_bad_options(kwargs, match):
