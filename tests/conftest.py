@@ -52,6 +52,7 @@ def tiny_overrides(root: Path, *extra: str) -> list[str]:
         "data.eval_batch_size=16",
         "data.cache_dir=null",
         "data.val_fraction=0.3",
+        "data.val_min_identities=3",  # 3 of the fixture's 7 training identities (at most half may be held out)
         "backbone=resnet18",
         "backbone.pretrained=false",
         "image_size=64x64",

@@ -71,6 +71,7 @@ def test_backbone_option_builds_and_trains_one_step(backbone, tmp_path):
     )
     assert cfg.lit.model.backbone.name == name and cfg.lit.model.backbone.pretrained is False
     assert cfg.normalization.mean[0] == pytest.approx(mean0)  # from the tagged weights' pretrained_cfg
+    torch.manual_seed(0)
     lit = hydra.utils.instantiate(cfg.lit)
     assert lit.model.backbone.name == f"{name}.{tag}"
     images, labels = _batch(size=32)
@@ -101,6 +102,7 @@ def test_pml_loss_option_trains_one_step(loss, tmp_path):
     cfg = compose_cfg("train", ["model=global", "backbone=resnet18", f"loss={loss}", "+smoke=cpu"], tmp_path)
     assert cfg.loss._target_ == "fashionret.losses.pml.MetricLoss"
     assert cfg.loss.loss._target_.startswith("pytorch_metric_learning.losses.")
+    torch.manual_seed(0)  # the initial weights (a miner may find no pair to learn from for some of them)
     lit = hydra.utils.instantiate(cfg.lit)
     images, labels = _batch(n_ids=3, per_id=2, size=32)
     _one_step(lit, images, labels, num_classes=5)
