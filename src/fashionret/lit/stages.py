@@ -8,7 +8,6 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-
 #: the file beside a stage's weights holding the heads carried into the next stage
 HEADS = "heads.pt"
 
