@@ -38,3 +38,17 @@ def test_small_attribute_demo_is_far_above_chance(tmp_path):
     assert res["test"]["num_queries"] == 24
     # measured 0.861 vs chance 0.574 (one step of training: 0.726); far above = half of the gap to 1 closed
     assert metrics["mAP"] >= chance + 0.5 * (1 - chance), (metrics["mAP"], chance)
+
+
+@pytest.mark.slow
+def test_readme_attribute_demo_command_runs(tmp_path):
+    """README: ``fashionret-train experiment=demo_attribute`` as typed (console script, empty directory), with
+    only ``+smoke=cpu``: it composes, trains, and prints MAP with chance beside it."""
+    from tests.serve.conftest import run_cli
+
+    proc = run_cli(["fashionret-train", "experiment=demo_attribute", "+smoke=cpu"], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Test (fashionai):" in proc.stdout and "backbone resnet18.a1_in1k (random init)" in proc.stdout
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("mAP "))
+    ours, chance = (float(v) for v in line.split()[1:3])
+    assert 0 < chance < 1 and 0 <= ours <= 1
