@@ -33,8 +33,11 @@ def test_heatmap_loss_is_eq2_and_ignores_invisible_landmarks():
     pred2 = pred.detach().clone()
     pred2[0, 1] += 100.0
     assert torch.allclose(LandmarkHeatmapLoss()(pred2, target, visible), loss.detach())
-    # every stack of the hourglass is supervised (intermediate supervision): two stacks, twice the loss
-    assert torch.allclose(LandmarkHeatmapLoss()([pred, pred], target, visible), 2 * loss)
+    # eq. 2 on the final stack by default; stacks="all" supervises every stack (two stacks, twice the loss)
+    assert torch.allclose(LandmarkHeatmapLoss()([torch.zeros_like(pred), pred], target, visible), loss)
+    assert torch.allclose(LandmarkHeatmapLoss("all")([pred, pred], target, visible), 2 * loss)
+    with pytest.raises(ValueError, match="'final' or 'all'"):
+        LandmarkHeatmapLoss("middle")
 
 
 def test_attribute_bce_is_eq1_over_known_labels():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from fashionret.cli.stages import stage_configs
 from tests.conftest import compose_cfg
@@ -43,3 +44,54 @@ def test_stage_names_must_be_distinct(tmp_path):
     cfg = compose_cfg("train", ["experiment=paper001", "+smoke=cpu", "stages.1.name=pretrain"], tmp_path)
     with pytest.raises(ValueError, match="distinct name"):
         stage_configs(cfg)
+
+
+def _ahbn_module(init_weights=None):
+    from fashionret.lit.ahbn import AHBNModule
+    from fashionret.losses.ahbn import AHBNLoss
+    from fashionret.models import Backbone
+    from fashionret.models.ahbn import AHBN
+
+    torch.manual_seed(len(str(init_weights)))  # the two modules start from different random weights
+    model = AHBN(Backbone("resnet18"), conv_channels=16, num_stacks=1, hourglass_depth=2, grid=4, cbp_dim=64)
+    return AHBNModule(model, AHBNLoss(), optimizer=torch.optim.Adam, init_weights=init_weights)
+
+
+@pytest.mark.slow
+def test_pretrained_attribute_classifier_is_carried_into_the_joint_stage(tmp_path, caplog):
+    """Paper 001 §IV-B: the joint stage starts eq. 1 from the pre-trained attribute classifier, not a random one
+    (and a stage that selects other attributes starts fresh, saying so)."""
+    import logging
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from fashionret.lit.stages import HEADS, StageWeights
+
+    dm = SimpleNamespace(
+        datasets={"train": SimpleNamespace(labels=torch.arange(6))}, attribute_index=np.array([4, 1, 7]), table=None
+    )
+    pre = _ahbn_module()
+    pre._trainer = SimpleNamespace(datamodule=dm)
+    pre.setup("fit")
+    with torch.no_grad():
+        pre.attribute_head.weight.normal_()
+    StageWeights(str(tmp_path / "weights.pt")).on_fit_end(SimpleNamespace(is_global_zero=True), pre)
+    assert (tmp_path / HEADS).is_file()
+
+    joint = _ahbn_module(str(tmp_path / "weights.pt"))
+    joint._trainer = SimpleNamespace(datamodule=dm)
+    with caplog.at_level(logging.INFO):
+        joint.setup("fit")
+    assert "carried over" in caplog.text
+    for k, v in pre.attribute_head.state_dict().items():
+        assert torch.equal(joint.attribute_head.state_dict()[k], v), k
+    for k, v in pre.model.state_dict().items():
+        assert torch.equal(joint.model.state_dict()[k], v), k
+
+    other = _ahbn_module(str(tmp_path / "weights.pt"))
+    other._trainer = SimpleNamespace(datamodule=SimpleNamespace(**{**vars(dm), "attribute_index": np.array([0, 1, 2])}))
+    with caplog.at_level(logging.INFO):
+        other.setup("fit")
+    assert "not carried over (this stage selects other attributes)" in caplog.text
+    assert not torch.equal(other.attribute_head.weight, pre.attribute_head.weight)

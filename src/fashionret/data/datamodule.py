@@ -247,6 +247,7 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                 self._check_val_rankable(q, g)
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
+        self._check_paper_gallery_size()
         if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
             evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
             preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
@@ -263,6 +264,23 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
         if self.table is None:
             raise RuntimeError("num_classes is known after setup()")
         return len(self._label_of)
+
+    def _check_paper_gallery_size(self) -> None:
+        """Real Consumer-to-Shop data: warn when the test gallery differs from the papers' 22,669 images."""
+        if self.family != "deepfashion_c2s" or self.synthetic is not None or self.categories:
+            return
+        from fashionret.data.parsers.c2s import PAPER_TEST_GALLERY_IMAGES
+
+        n = len(self.datasets["test_gallery"])
+        if n != PAPER_TEST_GALLERY_IMAGES:
+            log.warning(
+                "deepfashion_c2s at %s: the test gallery has %d images, paper 001 ranked against %d "
+                "(data.parser_options.test_gallery=%s); its numbers are not directly comparable",
+                self.root,
+                n,
+                PAPER_TEST_GALLERY_IMAGES,
+                self.parser_options.get("test_gallery", "test"),
+            )
 
     def _holdout_size(self, n_train_ids: int) -> int:
         """Identities held out for validation: ``val_fraction`` of them, at least ``val_min_identities``."""

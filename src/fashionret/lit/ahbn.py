@@ -5,6 +5,7 @@ attribute (eq. 1) and landmark (eq. 2) losses; ranking, validation and test as i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from torch import nn
 from fashionret.data.landmarks import normalized_errors
 from fashionret.eval.attributes import attribute_average_precision
 from fashionret.lit.identity import IdentityRetrievalModule
+from fashionret.lit.stages import HEADS
 from fashionret.losses.ahbn import AHBNLoss
+
+log = logging.getLogger(__name__)
 
 
 class AHBNModule(IdentityRetrievalModule):
@@ -24,9 +28,11 @@ class AHBNModule(IdentityRetrievalModule):
         model: :class:`~fashionret.models.ahbn.AHBN` (anything with ``outputs(images)`` and ``embedding_dim``).
         loss: :class:`~fashionret.losses.ahbn.AHBNLoss` (its weights choose the stage: pre-training or joint).
         init_weights: a ``weights.pt`` of the model saved by an earlier stage (``fashionret.cli.stages``);
-            loaded into ``model`` (strict, ``weights_only=True``) when training starts. The ID classifier is
-            not carried over: it belongs to the training set (Table II pre-trains on C2S, then trains on
-            Street2Shop).
+            loaded into ``model`` (strict, ``weights_only=True``) when training starts. The attribute classifier
+            of eq. 1 is carried over too (``heads.pt`` beside it) when this stage selects the same top-K
+            attributes, so the joint stage starts eq. 1 from the pre-trained classifier (§IV-B); otherwise it
+            starts fresh and the log says why. The ID classifier is not carried over: it belongs to the training
+            set (Table II pre-trains on C2S, then trains on Street2Shop).
         landmark_names: names of the heatmaps, for the per-landmark NME keys (Fig. 5).
         Other arguments: see :class:`IdentityRetrievalModule` (ranking is Euclidean, as paper 001 §IV-B).
 
@@ -85,7 +91,30 @@ class AHBNModule(IdentityRetrievalModule):
             if not path.is_file():
                 raise FileNotFoundError(f"lit.init_weights={path}: no such file (the previous stage's weights)")
             self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            self._load_carried_heads(path.with_name(HEADS))
             self._weights_loaded = True
+
+    def carried_heads(self) -> dict[str, torch.Tensor]:
+        """What the next stage starts from besides the model: the attribute classifier and its attribute
+        columns (``StageWeights`` writes it as ``heads.pt``); {} without an attribute head."""
+        if self.attribute_head is None:
+            return {}
+        state = {f"attribute_head.{k}": v.detach().cpu() for k, v in self.attribute_head.state_dict().items()}
+        return {**state, "attribute_index": self.attribute_index.detach().cpu()}
+
+    def _load_carried_heads(self, path: Path) -> None:
+        if not path.is_file():
+            return
+        heads = torch.load(path, map_location="cpu", weights_only=True)
+        if self.attribute_head is None or "attribute_index" not in heads:
+            log.info("%s: this stage has no attribute classifier to carry the previous one into", path)
+            return
+        if not torch.equal(heads["attribute_index"], self.attribute_index.cpu()):
+            log.info("%s: the attribute classifier is not carried over (this stage selects other attributes)", path)
+            return
+        state = {k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("attribute_head.")}
+        self.attribute_head.load_state_dict(state)
+        log.info("attribute classifier (eq. 1) carried over from %s", path)
 
     def on_fit_start(self) -> None:
         """``attributes.json`` in the run directory: the top-K attributes (column ``k`` of the attribute head and

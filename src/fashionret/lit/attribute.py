@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fashionret.eval.attribute import DISTANCES, AttributeMAP, TripletAccuracy, pair_distance, similarity_of
+from fashionret.lit.collapse import MarginCollapseMonitor
 from fashionret.lit.optim import configure_optimizers
 from fashionret.losses.weighted import attribute_classification_loss
 
@@ -39,6 +40,9 @@ class AttributeRetrievalModule(L.LightningModule):
         include_queries_without_match: MAP scores queries without a candidate of their value as 0 and keeps them
             (ASEN scorer, default) or leaves them out; counted either way.
         topk: accepted for config compatibility with the identity module (MAP is the attribute metric).
+        collapse_warn_steps, collapse_tolerance: warn once when the triplet loss stays within
+            ``collapse_tolerance * margin`` of the margin for ``collapse_warn_steps`` consecutive training steps
+            (a collapsed embedding, :mod:`fashionret.lit.collapse`); 0 steps switches the check off.
     """
 
     def __init__(
@@ -58,6 +62,8 @@ class AttributeRetrievalModule(L.LightningModule):
         topk: Sequence[int] = (1, 5, 10, 20, 50),
         channels_last: bool = False,
         log_per_group: bool = True,
+        collapse_warn_steps: int = 200,
+        collapse_tolerance: float = 0.1,
     ):
         super().__init__()
         if distance not in DISTANCES:
@@ -77,6 +83,7 @@ class AttributeRetrievalModule(L.LightningModule):
         self.val_metric, self.test_metric = AttributeMAP(**kw), AttributeMAP(**kw)
         self.val_triplet, self.test_triplet = TripletAccuracy(), TripletAccuracy()
         self.last_test_metrics: dict[str, float] = {}
+        self.collapse = MarginCollapseMonitor(margin, collapse_warn_steps, collapse_tolerance)
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -123,6 +130,8 @@ class AttributeRetrievalModule(L.LightningModule):
         d_an = pair_distance(ea, en, self.hparams.distance)
         triplet = F.relu(self.hparams.margin + d_ap - d_an).mean() if self.loss_fn is None else self.loss_fn(ea, ep, en)
         terms = {"triplet": triplet}
+        if self.loss_fn is None and self.collapse.steps > 0 and not self.collapse.warned:
+            self.collapse.update(float(triplet.detach()), self.global_step)
         self.log("train/triplet_acc", (d_an > d_ap).float().mean(), batch_size=b)
         if "attribute_logits" in aux:
             terms["classification"] = attribute_classification_loss(aux["attribute_logits"], attr.repeat(3))

@@ -33,14 +33,23 @@ class LandmarkHeatmapLoss(nn.Module):
     """Eq. 2: ``sum_m v_m ||X_m - Y_m||`` — the Euclidean (Frobenius) distance between each predicted heatmap
     and its target, only for visible landmarks (``v_m = 1``), summed over landmarks and averaged over the batch.
 
-    ``heatmaps`` may be a list (one per hourglass stack): the loss is applied to each stack and summed, as in
-    Newell et al.'s intermediate supervision (paper 001 does not say; our choice).
+    ``heatmaps`` may be a list (one per hourglass stack). ``stacks="final"`` (default; paper 001 §III-B
+    describes eq. 2 on the landmark branch's output, the last stack's heatmaps) applies it to the last one;
+    ``stacks="all"`` to each stack, summed (Newell et al.'s intermediate supervision).
     """
+
+    def __init__(self, stacks: str = "final"):
+        super().__init__()
+        if stacks not in ("final", "all"):
+            raise ValueError(f"landmark loss stacks must be 'final' or 'all', got {stacks!r}")
+        self.stacks = stacks
 
     def forward(
         self, heatmaps: torch.Tensor | list[torch.Tensor], targets: torch.Tensor, visible: torch.Tensor
     ) -> torch.Tensor:
-        stacks = heatmaps if isinstance(heatmaps, (list, tuple)) else [heatmaps]
+        stacks = list(heatmaps) if isinstance(heatmaps, (list, tuple)) else [heatmaps]
+        if self.stacks == "final":
+            stacks = stacks[-1:]
         v = visible.to(targets.dtype)
         total = targets.new_zeros(())
         for pred in stacks:
@@ -59,11 +68,18 @@ class AHBNLoss(nn.Module):
     attributes or landmarks).
     """
 
-    def __init__(self, id: float = 1.0, attribute: float = 1.0, landmark: float = 1.0, heatmap_sigma: float = 1.0):
+    def __init__(
+        self,
+        id: float = 1.0,
+        attribute: float = 1.0,
+        landmark: float = 1.0,
+        heatmap_sigma: float = 1.0,
+        landmark_stacks: str = "final",
+    ):
         super().__init__()
         self.weights = {"id": float(id), "attribute": float(attribute), "landmark": float(landmark)}
         self.heatmap_sigma = heatmap_sigma
-        self.attribute_loss, self.landmark_loss = AttributeBCELoss(), LandmarkHeatmapLoss()
+        self.attribute_loss, self.landmark_loss = AttributeBCELoss(), LandmarkHeatmapLoss(landmark_stacks)
         self.last_stats: dict[str, float] = {}
 
     def forward(

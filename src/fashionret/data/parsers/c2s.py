@@ -46,6 +46,10 @@ STATUSES = ("train", "val", "test")
 SOURCE_TYPE = {1: "shop", 2: "consumer"}
 OPTIONS = {"test_gallery": "test"}
 
+#: paper 001 §IV-A: the Consumer-to-Shop test gallery it ranked against (checked against the loaded split of
+#: real data by the datamodule, which warns naming both numbers when they differ)
+PAPER_TEST_GALLERY_IMAGES = 22669
+
 
 def annotation_files(root: Path) -> list[Path]:
     root = Path(root)
