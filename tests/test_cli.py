@@ -57,6 +57,17 @@ def test_missing_data_root_names_path_and_family(tmp_path):
     assert out.stderr.strip().splitlines()[-1].startswith(f"{missing} not found")
 
 
+def test_missing_data_root_is_reported_before_weights_are_fetched(tmp_path):
+    """README: ``data.root=/data/In-shop`` that does not exist, with ImageNet weights asked for (the default for
+    real data): the missing dataset is the one error, not a network error about the weights."""
+    missing = tmp_path / "In-shop"
+    out = run([str(BIN / "fashionret-train"), "data=deepfashion_inshop", f"data.root={missing}"], tmp_path)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{missing} not found") and "deepfashion_inshop" in last, out.stderr[-2000:]
+    assert "pretrained" not in out.stderr and "Could not load" not in out.stderr and "Traceback" not in out.stderr
+
+
 def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):
     out = run(
         [
