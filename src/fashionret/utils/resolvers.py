@@ -7,6 +7,8 @@
 * ``${timm_pretrained_cfg:<backbone name>,<mean|std|interpolation>[,<pretrained tag>]}``: the backbone's input
   normalisation from that tag's ``pretrained_cfg`` (:func:`fashionret.models.backbones.pretrained_normalization`;
   no tag or null: timm's default tag).
+* ``${backbone_option_tag:<backbone choice>}``: the ``pretrained_tag`` of that ``conf/backbone/`` option (what
+  ``+smoke=cpu`` keeps for a backbone it runs as chosen; a stand-in gets its own tag).
 * ``${cv2_interpolation:<name>}``: an interpolation name as the OpenCV flag albumentations' resize takes.
 * ``${cpu_workers:<n>}``: ``min(n, CPUs this process may use)``, the data configs' ``num_workers`` default
   (no "4 workers on 2 cores" warning; ``data.num_workers=N`` still sets any number).
@@ -48,11 +50,22 @@ def _cpu_workers(at_most: int) -> int:
     return max(0, min(int(at_most), available_cpus()))
 
 
+def _backbone_option_tag(choice: str):
+    """The ``pretrained_tag`` the package's backbone option ``conf/backbone/<choice>.yaml`` names (None: none)."""
+    import yaml
+
+    from fashionret.utils.resources import resource_dir
+
+    path = resource_dir("conf") / "backbone" / f"{choice}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}).get("pretrained_tag") if path.is_file() else None
+
+
 def register_resolvers() -> None:
     """Register (idempotently) every resolver above."""
     for name, fn in (
         ("fashionret.cwd", os.getcwd),
         ("timm_pretrained_cfg", _timm_pretrained_cfg),
+        ("backbone_option_tag", _backbone_option_tag),
         ("cv2_interpolation", _cv2_interpolation),
         ("cpu_workers", _cpu_workers),
     ):
