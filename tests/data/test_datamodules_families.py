@@ -39,7 +39,7 @@ def test_deepfashion2_training_filters_are_switches(family_roots, caplog):
     back_or_heavy = (train.columns["viewpoint"] == 3) | (train.columns["occlusion"] == 3)
     assert back_or_heavy.any() and not back_or_heavy.all()
     exclude = {"viewpoint": [3], "occlusion": [3]}
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         dm = _identity_dm("deepfashion2", root, train_exclude=exclude, val_fraction=0.01)
         dm.setup()
     assert "excluded" in caplog.text
