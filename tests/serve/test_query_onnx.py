@@ -22,6 +22,7 @@ pytest.importorskip("onnxruntime")
 def test_onnx_query_embedding_equals_eager(trained_run, inshop_root, tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(trained_run, run_dir)  # the export goes into this copy's export/ folder
+    shutil.rmtree(run_dir / "export", ignore_errors=True)  # the shared run may have been exported by another test
     results = json.loads((run_dir / "results.json").read_text())  # the copy's own checkpoint, not the original's
     results["checkpoint"] = str(run_dir / "checkpoints" / Path(results["checkpoint"]).name)
     (run_dir / "results.json").write_text(json.dumps(results))
