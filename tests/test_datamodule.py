@@ -23,7 +23,13 @@ def _datamodule(root, **kw):
     from albumentations.pytorch import ToTensorV2
 
     t = [A.Resize(32, 32), A.Normalize(), ToTensorV2()]
-    args = dict(family="deepfashion_inshop", root=root, transforms={"train": t, "eval": t}, val_fraction=0.3)
+    args = dict(
+        family="deepfashion_inshop",
+        root=root,
+        transforms={"train": t, "eval": t},
+        val_fraction=0.3,
+        val_min_identities=3,
+    )
     args.update(kw)
     return IdentityRetrievalDataModule(**args)
 
