@@ -81,7 +81,7 @@ def test_pretrained_failure_is_one_sentence(tmp_path, inshop_root):
     )
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("Could not load pretrained ImageNet weights for backbone 'resnet18'")
+    assert last.startswith("Could not load pretrained ImageNet weights for backbone 'resnet18.a1_in1k'")
     assert "backbone.checkpoint_path=FILE" in last and "backbone.pretrained=false" in last
     assert "Traceback" not in out.stderr
 
