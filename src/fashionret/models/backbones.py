@@ -141,6 +141,21 @@ def _reachable(host: str, timeout: float) -> bool:
     return bool(ok and ok[0])
 
 
+def weight_kwargs(full: str, pretrained: bool, checkpoint_path: str | None) -> dict:
+    """``timm.create_model`` arguments for the weights of ``full`` (``<model>.<tag>``): a local file
+    (``checkpoint_path``, no network), timm's download (``pretrained``; an unreachable host is one sentence now,
+    not after a minute of retries) or none."""
+    if checkpoint_path:
+        path = Path(checkpoint_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"backbone.checkpoint_path={path} does not exist")
+        return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
+    host = unreachable_weights_host(full) if pretrained else None
+    if host:
+        raise _pretrained_error(full, ConnectionError(f"{host} is not reachable"))
+    return {"pretrained": pretrained}
+
+
 class Backbone(nn.Module):
     """A timm model as a feature extractor tapped at stage indices (timm's ``features_only``).
 
@@ -166,16 +181,7 @@ class Backbone(nn.Module):
         super().__init__()
         full = timm_name(name, pretrained_tag)
         kwargs = dict(features_only=True, out_indices=tuple(out_indices), **timm_kwargs)
-        if checkpoint_path:
-            path = Path(checkpoint_path).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"backbone.checkpoint_path={path} does not exist")
-            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
-        else:
-            kwargs["pretrained"] = pretrained
-            host = unreachable_weights_host(full) if pretrained else None
-            if host:
-                raise _pretrained_error(full, ConnectionError(f"{host} is not reachable"))
+        kwargs.update(weight_kwargs(full, pretrained, checkpoint_path))
         try:
             self.body = timm.create_model(full, **kwargs)
         except (OSError, RuntimeError, ValueError, ConnectionError) as err:

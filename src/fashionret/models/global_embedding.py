@@ -14,22 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fashionret.models.backbones import _pretrained_error, unreachable_weights_host
+from fashionret.models.backbones import _pretrained_error, timm_name, weight_kwargs
 
 log = logging.getLogger(__name__)
-
-
-def tagged_name(name: str, pretrained_tag: str | None = None) -> str:
-    """``name.tag`` (timm's way of naming pretrained weights), or ``name`` when no tag is given (timm's default
-    tag) or ``name`` already carries one."""
-    return f"{name}.{pretrained_tag}" if pretrained_tag and "." not in name else name
 
 
 class PooledBackbone(nn.Module):
@@ -55,22 +48,11 @@ class PooledBackbone(nn.Module):
         **timm_kwargs,
     ):
         super().__init__()
-        full = tagged_name(name, pretrained_tag)
-        if not timm.is_model(full):
-            raise ValueError(f"unknown timm model {full!r} (see timm.list_models() and timm.list_pretrained())")
+        full = timm_name(name, pretrained_tag)
         kwargs = dict(num_classes=0, **timm_kwargs)
         if pool is not None:
             kwargs["global_pool"] = pool
-        if checkpoint_path:
-            path = Path(checkpoint_path).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"backbone.checkpoint_path={path} does not exist")
-            kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
-        else:
-            kwargs["pretrained"] = pretrained
-            host = unreachable_weights_host(full) if pretrained else None
-            if host:
-                raise _pretrained_error(full, ConnectionError(f"{host} is not reachable"))
+        kwargs.update(weight_kwargs(full, pretrained, checkpoint_path))
         if img_size is not None:
             kwargs["img_size"] = tuple(int(v) for v in img_size)
         try:
