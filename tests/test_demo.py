@@ -43,9 +43,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 RUN_DIR = re.compile(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}")
 
 
-def readme_demo_sample() -> tuple[list[str], list[str]]:
-    """(the test table lines, the 'Where ...' lines) of the README's demo sample (the unlabelled block that
-    holds a ``Test (`` line); ``  ...`` (more lines follow) left out."""
+def readme_demo_sample(family: str = "deepfashion_inshop") -> tuple[list[str], list[str]]:
+    """(the test table lines, the 'Where ...' lines) of the README's sample of the demo on ``family`` (the
+    unlabelled block that starts with ``Test (<family>)``); ``  ...`` (more lines follow) left out."""
     blocks, current = [], None
     for line in README.read_text().splitlines():
         if line.startswith("```"):
@@ -56,7 +56,7 @@ def readme_demo_sample() -> tuple[list[str], list[str]]:
                 current = None
         elif current is not None:
             current.append(line)
-    (sample,) = [b for b in blocks if b.startswith("Test (")]
+    (sample,) = [b for b in blocks if b.startswith(f"Test ({family})")]
     table, where = sample.split("\n\n", 1)
     return table.splitlines(), [ln for ln in where.splitlines() if ln.strip() != "..."]
 

@@ -18,6 +18,8 @@ from fashionret.losses.weighted import attribute_classification_loss
 
 log = logging.getLogger(__name__)
 
+TRIPLET_FORWARDS = ("separate", "joint")
+
 
 class AttributeRetrievalModule(L.LightningModule):
     """Train an attribute-conditioned embedding with a triplet margin loss (plus the model's auxiliary losses);
@@ -43,6 +45,10 @@ class AttributeRetrievalModule(L.LightningModule):
         collapse_warn_steps, collapse_tolerance: warn once when the triplet loss stays within
             ``collapse_tolerance * margin`` of the margin for ``collapse_warn_steps`` consecutive training steps
             (a collapsed embedding, :mod:`fashionret.lit.collapse`); 0 steps switches the check off.
+        triplet_forward: ``separate`` (default): anchors, positives and negatives go through the network as
+            three forward passes of ``B`` images each, so batch norm normalises each of the three batches by its
+            own statistics in training (the authors' ``Tripletnet`` of CSN, ASEN and AG-MAN); ``joint``: one
+            forward pass of the ``3B`` images (one set of batch statistics).
     """
 
     def __init__(
@@ -64,10 +70,13 @@ class AttributeRetrievalModule(L.LightningModule):
         log_per_group: bool = True,
         collapse_warn_steps: int = 200,
         collapse_tolerance: float = 0.1,
+        triplet_forward: str = "separate",
     ):
         super().__init__()
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+        if triplet_forward not in TRIPLET_FORWARDS:
+            raise ValueError(f"triplet_forward must be one of {TRIPLET_FORWARDS}, got {triplet_forward!r}")
         self.save_hyperparameters(ignore=["model", "loss", "loss_weighting", "optimizer", "scheduler"], logger=False)
         self.similarity = similarity or similarity_of(distance)
         self.hparams["similarity"] = self.similarity  # what ranking (and the figure callbacks) use
@@ -124,7 +133,7 @@ class AttributeRetrievalModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         a, p, n, attr = batch["anchor"], batch["positive"], batch["negative"], batch["attr"]
         b = a.shape[0]
-        emb, aux = self.forward_with_aux(torch.cat([a, p, n]), attr.repeat(3))
+        emb, aux = self._triplet_embeddings(a, p, n, attr)
         ea, ep, en = emb[:b], emb[b : 2 * b], emb[2 * b :]
         d_ap = pair_distance(ea, ep, self.hparams.distance)
         d_an = pair_distance(ea, en, self.hparams.distance)
@@ -152,6 +161,18 @@ class AttributeRetrievalModule(L.LightningModule):
                 self.log(f"train/{k}", aux[k], batch_size=b)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss
+
+    def _triplet_embeddings(self, a: Tensor, p: Tensor, n: Tensor, attr: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``[3B, D]`` embeddings of anchors, positives, negatives (in that order) and the auxiliary outputs over
+        the ``3B`` images: logits concatenated, scalar penalties averaged over the three passes (CSN's code)."""
+        if self.hparams.triplet_forward == "joint":
+            return self.forward_with_aux(torch.cat([a, p, n]), attr.repeat(3))
+        outs = [self.forward_with_aux(x, attr) for x in (a, p, n)]
+        aux = {}
+        for k in outs[0][1]:
+            values = [o[1][k] for o in outs]
+            aux[k] = torch.stack(values).mean() if values[0].dim() == 0 else torch.cat(values)
+        return torch.cat([o[0] for o in outs]), aux
 
     # --- evaluation ----------------------------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: dict, dataloader_idx: int) -> None:
