@@ -30,6 +30,7 @@ def test_separate_is_three_passes_and_joint_is_one():
     torch.testing.assert_close(aux_sep["attribute_logits"], torch.cat([r[1]["attribute_logits"] for r in ref_sep]))
     ref_joint = joint.model.forward_with_aux(torch.cat([a, p, n]), attr.repeat(3))
     torch.testing.assert_close(emb_joint, ref_joint[0])
+    torch.testing.assert_close(aux_joint["attribute_logits"], ref_joint[1]["attribute_logits"])
     # in training, batch norm makes them differ (the inputs' batches have different statistics) ...
     assert (emb_sep - emb_joint).abs().max() > 1e-3
     # ... and in eval mode (the same running statistics) they are the same function
