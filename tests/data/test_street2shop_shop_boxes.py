@@ -124,6 +124,8 @@ def test_header_missing_file_and_bom(boxed_root, tmp_path):
     f = _write(tmp_path / "min.csv", ["photo,left,top,width,height", "1007,1,2,20,20"])
     with pytest.raises(DatasetFormatError, match="expected a score column"):
         parse("street2shop", boxed_root, options={"shop_boxes": str(f), "shop_box_min_score": 0.5})
+    with pytest.raises(ValueError, match=r"shop_box_min_score=0.5 needs a shop-box file to score"):
+        parse("street2shop", boxed_root, options={"shop_box_min_score": 0.5})
     # a BOM (Excel's CSV) and another column order read the same; extra columns are ignored
     rows = _rows(boxed_root / BOXES)
     lines = ["label,height,width,top,left,photo"] + [
@@ -198,6 +200,8 @@ def test_validate_checks_the_box_file(boxed_root, tmp_path, capsys, monkeypatch)
     assert f"  shop boxes: {root / BOXES}: 12 of 12 shop photos cropped by their box\n" in capsys.readouterr().out
     assert main(validate[:5]) == 0
     assert "  shop photos: 12, used whole (no shop-box file; --option shop_boxes=FILE" in capsys.readouterr().out
+    assert main(["stats", *validate[1:]]) == 0  # stats says it too
+    assert f"shop boxes: {root / BOXES}: 12 of 12 shop photos cropped by their box\n" in capsys.readouterr().out
     lines = (root / BOXES).read_text().splitlines()
     broken = _write(root / "broken.csv", ["photo,left,top,width,height", "1007,1,2,0,20"])
     assert main([*validate[:5], "--option", f"shop_boxes={broken}"]) == 1

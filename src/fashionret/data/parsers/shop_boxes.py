@@ -3,7 +3,9 @@
 Exact Street2Shop annotates a box only for street photos (``{train,test}_pairs_<cat>.json``); paper 001 (AHBN,
 §IV-A) trained a detector on those street boxes and cropped the shop photos with it. The package does not ship a
 detector: run yours over the shop photos and write its boxes in this file, then point
-``data.parser_options.shop_boxes`` at it (``fashionret-data validate --option shop_boxes=FILE`` checks it).
+``data.parser_options.shop_boxes`` at it (``fashionret-data validate --option shop_boxes=FILE`` checks it; the
+two-stage paper-001 experiments take it as ``shop_boxes=FILE``). A relative path is read from the directory the
+command runs in; the parsed-table cache is keyed on the file's size and modification time.
 
 Format (CSV, UTF-8, an optional BOM; a header line, then one row per photo)::
 

@@ -125,6 +125,11 @@ def parse(
     bad = bad or BadSampleCounter("error")
     annotation_files(root, shop_boxes)
     known = read_photo_ids(root / PHOTOS, bad) if (root / PHOTOS).is_file() else None
+    if shop_box_min_score is not None and not shop_boxes:
+        raise ValueError(
+            f"data.parser_options.shop_box_min_score={shop_box_min_score} needs a shop-box file to score: set "
+            "data.parser_options.shop_boxes too (or leave the minimum score null)"
+        )
     boxes = read_shop_boxes(shop_boxes, bad, shop_box_min_score) if shop_boxes else None
     shop_photos: set[int] = set()
     cats = _categories(root)
