@@ -195,6 +195,8 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"status": "ok", "test": metrics, "chance": chance, **started, **extra}
+    if isinstance(datamodule, IdentityRetrievalDataModule):  # whether the gallery images were cropped to a box
+        payload["test_gallery_crop"] = datamodule.test_gallery_crop()
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
     log_wandb_summary(trainer, metrics, chance)
 

@@ -187,6 +187,8 @@ def _validate(args: argparse.Namespace) -> int:
         problems += _queries_without_match(args.format, table)  # empty query / gallery sets
     if table.meta.get("unpaired_items"):
         print(f"  style-0 (unpaired) items left out: {table.meta['unpaired_items']}")
+    for line in shop_box_lines(table.meta.get("shop_boxes")):
+        print(f"  {line}")
     img_problems: Counter = Counter()
     if not args.skip_images:
         img_problems = check_images(table, workers=args.workers)
@@ -199,6 +201,25 @@ def _validate(args: argparse.Namespace) -> int:
     problems += sum(img_problems.values()) + bad.total
     print("OK" if problems == 0 else f"PROBLEMS: {problems}")
     return 0 if problems == 0 else 1
+
+
+def shop_box_lines(counts: dict | None) -> list[str]:
+    """What ``validate`` and ``stats`` say about Street2Shop's shop photos: cropped by a shop-box file or whole."""
+    if not counts:
+        return []
+    n = counts["shop_photos"]
+    if not counts.get("file"):
+        return [f"shop photos: {n}, used whole (no shop-box file; --option shop_boxes=FILE crops them by its boxes)"]
+    lines = [f"shop boxes: {counts['file']}: {counts['with_box']} of {n} shop photos cropped by their box"]
+    if counts["without_box"]:
+        why = f" (or one scoring below {counts['min_score']})" if counts.get("min_score") is not None else ""
+        lines.append(f"WARNING: {counts['without_box']} shop photos have no box{why} in the file: used whole")
+    if counts["unused_boxes"]:
+        lines.append(
+            f"WARNING: {counts['unused_boxes']} boxes are for photos that are not shop photos of these categories "
+            f"(not used; {counts['unknown_photo_ids']} of them not in photos/photos.txt)"
+        )
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------- stats
@@ -253,6 +274,8 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"photos used whole (their box has zero width or height): {m['whole_image_for_empty_box']}")
     if m.get("pairs"):
         print(f"pairs listed in the annotation files: {m['pairs']}")
+    for line in shop_box_lines(m.get("shop_boxes")):
+        print(line)
     if m.get("unpaired_items"):
         print(f"style-0 (not pairable) items, not retrieval identities: {m['unpaired_items']}")
     if TASKS[args.format] == "attribute":

@@ -248,6 +248,7 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
             self.datasets[f"{stage_name}_query"] = self._dataset(q, self.eval_transform)
             self.datasets[f"{stage_name}_gallery"] = self._dataset(g, self.eval_transform)
         self._check_paper_gallery_size()
+        self._check_gallery_crop()
         if self.preflight:  # a bad query/gallery image or box stops the run now, not at the first validation
             evals = {k: ds.table for k, ds in self.datasets.items() if k != "train"}
             preflight_eval_images(evals, check_boxes=self.crop, margin=self.bbox_margin, workers=8)
@@ -280,6 +281,32 @@ class IdentityRetrievalDataModule(RetrievalDataModuleBase):
                 n,
                 PAPER_TEST_GALLERY_IMAGES,
                 self.parser_options.get("test_gallery", "test"),
+            )
+
+    def test_gallery_crop(self) -> dict:
+        """How the test gallery's images were cropped (``results.json`` ``test_gallery_crop``): ``images``, how many
+        were ``cropped`` to a box and how many used whole (``uncropped``: no box, or ``data.crop_to_bbox=false``),
+        and ``box_file``: Street2Shop's shop-box file (``data.parser_options.shop_boxes``), else null."""
+        t = self.datasets["test_gallery"].table
+        has_box = int((~np.isnan(t.bbox).any(axis=1)).sum()) if self.crop else 0
+        box_file = ((self.table.meta.get("shop_boxes") or {}).get("file")) if self.table is not None else None
+        return {"images": len(t), "cropped": has_box, "uncropped": len(t) - has_box, "box_file": box_file}
+
+    def _check_gallery_crop(self) -> None:
+        """Street2Shop: say when test gallery (shop) photos are used whole; paper 001 cropped them (a detector)."""
+        if self.family != "street2shop":
+            return
+        c = self.test_gallery_crop()
+        if c["uncropped"]:
+            how = f"no box in {c['box_file']}" if c["box_file"] else "no shop-box file: data.parser_options.shop_boxes"
+            # the package's synthetic data is used whole by default: information there, a warning on real data
+            log.log(
+                logging.INFO if self.synthetic is not None else logging.WARNING,
+                "street2shop: %d of the %d test gallery (shop) photos are used whole, uncropped (%s); paper 001 "
+                "cropped them with a detector trained on the street boxes",
+                c["uncropped"],
+                c["images"],
+                how if self.crop else "data.crop_to_bbox=false",
             )
 
     def _holdout_size(self, n_train_ids: int) -> int:

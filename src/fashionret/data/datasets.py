@@ -65,7 +65,8 @@ class TableImages:
             try:
                 box = crop_box(image.shape, t.bbox[i], self.bbox_margin)
             except ValueError as err:
-                where = t.columns["bbox_source"][i] if "bbox_source" in t.columns else t.source_line[i]
+                # boxes from a file of their own (In-Shop / C2S lists, a Street2Shop shop-box file) name its line
+                where = (t.columns["bbox_source"][i] if "bbox_source" in t.columns else "") or t.source_line[i]
                 raise DatasetFormatError(where, None, f"a bbox inside {file}: {err}") from err
             if box is not None:
                 xa, ya, xb, yb = box

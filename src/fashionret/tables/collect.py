@@ -35,6 +35,7 @@ class Job:
     table: str | None = None  # the config's report.table (set by sweeps/*.yaml)
     model_info: dict[str, Any] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)  # results.json as written (a table's run notes read it)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -98,6 +99,7 @@ def read_job(job_dir: Path) -> Job:
         except json.JSONDecodeError as err:
             job.status, job.error = "failed", f"unreadable {RESULTS}: {err}"
             return job
+        job.results = res if isinstance(res, dict) else {}
         job.status = str(res.get("status", "failed"))
         job.metrics = {k: float(v) for k, v in (res.get("test") or {}).items() if isinstance(v, (int, float))}
         job.error = str(res.get("error", ""))

@@ -110,6 +110,42 @@ def _others_note(others, columns: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def street2shop_gallery_note(jobs) -> list[str]:
+    """Table II's note on the gallery: paper 001 cropped the shop photos with a detector trained on the street boxes;
+    ours are cropped only by a shop-box file (``shop_boxes``). Says, per category, how many shop photos of the test
+    gallery had a box, from each run's ``results.json`` (``test_gallery_crop``)."""
+    ok = [j for j in jobs if j.status == "ok"]
+    if not ok:
+        return []
+    per, unknown, files = [], [], set()
+    for j in ok:
+        name = str(j.choices.get("experiment", "?")).removeprefix("paper001_street2shop_")
+        crop = j.results.get("test_gallery_crop")
+        if not isinstance(crop, dict):
+            unknown.append(name)
+            continue
+        per.append((name, int(crop["cropped"]), int(crop["images"])))
+        if crop.get("box_file"):
+            files.add(str(crop["box_file"]))
+    notes = []
+    whole = [(n, k, m) for n, k, m in per if k < m]
+    counts = "; ".join(f"{n}: {k} of {m}" for n, k, m in per)
+    source = f" (shop-box file {', '.join(sorted(files))})" if files else ""
+    if whole:
+        n_none = sum(1 for _, k, _ in whole if k == 0)
+        notes.append(
+            f"**Gallery uncropped in {len(whole)} of {len(per)} runs**: the test gallery's shop photos were used whole "
+            f"({n_none} of these runs had no box at all), where paper 001 cropped them with a detector trained on the "
+            "street boxes; give such boxes as a shop-box file (`shop_boxes=FILE`, conf/data/street2shop.yaml). "
+            f"Shop photos cropped per category{source}: {counts}."
+        )
+    elif per:
+        notes.append(f"Gallery: shop photos cropped by a detector's boxes{source}, as in paper 001: {counts}.")
+    if unknown:
+        notes.append(f"Gallery cropping not recorded in results.json (older runs): {', '.join(unknown)}.")
+    return notes
+
+
 C2S, IRV2 = "deepfashion_c2s", "inception_resnet_v2"
 RECIPE = (
     "Recipe (conf/experiment/paper001.yaml): 299x299 box crops, Adam lr 1e-4 halved every 5 epochs, batch 20, "
@@ -152,6 +188,7 @@ TABLES: dict[str, PaperTable] = {
             "with the ID loss (stage `street2shop`). Gallery: the category's shop photos.",
             _others_note(TABLE2_OTHERS, tuple(label for label, _ in STREET2SHOP_CATEGORIES)),
         ),
+        run_notes=street2shop_gallery_note,
     ),
     "paper001_table3": PaperTable(
         name="paper001_table3",

@@ -179,6 +179,8 @@ def render_table(table: PaperTable, jobs: list[Job], source: str = "") -> tuple[
         md += [f"Runs: `{source}` ({len(jobs)} jobs)", ""]
     md.append(_md_table(header, lines))
     notes = setting_notes(table.setting, jobs) + list(table.notes)
+    if table.run_notes is not None:
+        notes += table.run_notes(jobs)
     notes.append("ours: mean ± sample std over successful jobs (seeds); Δ = ours − paper.")
     fails = _failures(rows)
     if fails:

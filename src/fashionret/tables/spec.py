@@ -5,6 +5,7 @@ and columns. Each paper module (``tables/paper000.py``, ...) declares its ``TABL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 METRICS: tuple[str, ...] = ("mAP", "top1", "top5", "top10", "top20", "top50")
@@ -44,6 +45,8 @@ class PaperTable:
     metric_titles: dict[str, str] = field(default_factory=dict)  # column titles beyond METRIC_TITLES
     # ours are multiplied by this per metric before printing / differencing (papers printing percentages: 100)
     metric_scale: dict[str, float] = field(default_factory=dict)
+    # notes that depend on the runs (``Job`` list -> note lines), e.g. whether Street2Shop's gallery was cropped
+    run_notes: Callable[[list], list[str]] | None = None
 
     def title_of(self, metric: str) -> str:
         return self.metric_titles.get(metric) or METRIC_TITLES.get(metric, metric)

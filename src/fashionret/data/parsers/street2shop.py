@@ -11,10 +11,14 @@ Protocol decisions:
 
 - Category = the ``<cat>`` of the file (11 categories). Identity = product id.
 - Test: queries = street photos of ``test_pairs_<cat>`` cropped to their box (domain consumer); gallery = all
-  shop photos of ``retrieval_<cat>`` (domain shop, uncropped: shop photos have no box), which also holds the
-  training products' shop photos as distractors. AHBN Table II reports per category: the datamodule's
-  ``categories=[<cat>]`` restricts a run to one category (query and gallery alike); with all categories at once
-  a query is ranked against the galleries of every category.
+  shop photos of ``retrieval_<cat>`` (domain shop), which also holds the training products' shop photos as
+  distractors. The official files give shop photos no box: they are used whole unless a shop-box file written
+  by a detector is given (option ``shop_boxes``, format in :mod:`fashionret.data.parsers.shop_boxes`; paper 001
+  cropped them with a detector trained on the street boxes). A shop photo the file has no box for stays whole,
+  counted and logged; ``table.meta["shop_boxes"]`` records the counts (train rows of a shop photo are cropped
+  by the same box). AHBN Table II reports per category: the datamodule's ``categories=[<cat>]`` restricts a run
+  to one category (query and gallery alike); with all categories at once a query is ranked against the
+  galleries of every category.
 - Train: street crops of ``train_pairs_<cat>`` plus the shop photos of the training products (these shop photos
   therefore appear twice in the table: as train rows and as test gallery rows).
 - A street photo with several boxes for one product gives one row per distinct box.
@@ -27,6 +31,7 @@ import logging
 from pathlib import Path
 
 from fashionret.data.errors import BadSampleCounter, DatasetFormatError, DatasetNotFoundError, open_text, read_text
+from fashionret.data.parsers.shop_boxes import ShopBoxes, check_file, read_shop_boxes
 from fashionret.data.table import SampleTable, TableBuilder
 
 log = logging.getLogger(__name__)
@@ -47,14 +52,16 @@ CATEGORIES = (
     "skirts",
     "tops",
 )
-OPTIONS = {"image_dir": "photos", "categories": None}
+OPTIONS = {"image_dir": "photos", "categories": None, "shop_boxes": None, "shop_box_min_score": None}
+#: options naming a file the parse reads (part of the cache key through its size and mtime)
+FILE_OPTIONS = ("shop_boxes",)
 
 
 def _categories(root: Path) -> list[str]:
     return sorted(p.name[len("retrieval_") : -len(".json")] for p in (root / META).glob("retrieval_*.json"))
 
 
-def annotation_files(root: Path) -> list[Path]:
+def annotation_files(root: Path, shop_boxes: str | Path | None = None) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(FAMILY, root, root)
@@ -72,6 +79,8 @@ def annotation_files(root: Path) -> list[Path]:
             files.append(f)
     if (root / PHOTOS).is_file():
         files.append(root / PHOTOS)
+    if shop_boxes:
+        files.append(check_file(shop_boxes))
     return files
 
 
@@ -109,11 +118,20 @@ def parse(
     bad: BadSampleCounter | None = None,
     image_dir: str = "photos",
     categories: list[str] | None = None,
+    shop_boxes: str | Path | None = None,
+    shop_box_min_score: float | None = None,
 ) -> SampleTable:
     root = Path(root)
     bad = bad or BadSampleCounter("error")
-    annotation_files(root)
+    annotation_files(root, shop_boxes)
     known = read_photo_ids(root / PHOTOS, bad) if (root / PHOTOS).is_file() else None
+    if shop_box_min_score is not None and not shop_boxes:
+        raise ValueError(
+            f"data.parser_options.shop_box_min_score={shop_box_min_score} needs a shop-box file to score: set "
+            "data.parser_options.shop_boxes too (or leave the minimum score null)"
+        )
+    boxes = read_shop_boxes(shop_boxes, bad, shop_box_min_score) if shop_boxes else None
+    shop_photos: set[int] = set()
     cats = _categories(root)
     if categories:
         missing = sorted(set(categories) - set(cats))
@@ -199,15 +217,17 @@ def parse(
             splits = ["test", "train"] if product in train_products else ["test"]
             for split in splits:
                 for photo, i in photos:
+                    shop_photos.add(photo)
                     builder.add(
                         path=image(photo),
-                        bbox=None,
+                        bbox=boxes.boxes.get(photo) if boxes else None,
                         identity=str(product),
                         domain="shop",
                         split=split,
                         category=cat,
                         source_line=f"{rfile}:1 (entry {i})",
                         photo=photo,
+                        bbox_source=boxes.source[photo] if boxes and photo in boxes.boxes else None,
                     )
     if whole_image:
         log.warning(
@@ -216,4 +236,49 @@ def parse(
             len(whole_image),
             whole_image[0],
         )
-    return builder.build(meta={"pairs": pairs, "categories": cats, "whole_image_for_empty_box": len(whole_image)})
+    meta = {"pairs": pairs, "categories": cats, "whole_image_for_empty_box": len(whole_image)}
+    meta["shop_boxes"] = _shop_box_counts(boxes, shop_photos, known, shop_box_min_score)
+    return builder.build(meta=meta)
+
+
+def _shop_box_counts(boxes: ShopBoxes | None, shop_photos: set[int], known: set[int] | None, min_score) -> dict:
+    """``table.meta["shop_boxes"]``: how many shop photos are cropped by a shop-box file (logged)."""
+    if boxes is None:
+        log.info("%s: the %d shop photos are used whole (no data.parser_options.shop_boxes)", FAMILY, len(shop_photos))
+        return {"file": None, "shop_photos": len(shop_photos), "with_box": 0}
+    with_box = shop_photos & set(boxes.boxes)
+    without = sorted(shop_photos - with_box)
+    unused = sorted(set(boxes.source) - shop_photos)
+    unknown = [p for p in unused if known is not None and p not in known]
+    counts = {
+        "file": str(boxes.file),
+        "shop_photos": len(shop_photos),
+        "with_box": len(with_box),
+        "without_box": len(without),
+        "below_min_score": boxes.below_min_score,
+        "min_score": min_score,
+        "unused_boxes": len(unused),
+        "unknown_photo_ids": len(unknown),
+    }
+    if without:
+        log.warning(
+            "%s: %d of %d shop photos have no box%s in %s and are used whole, uncropped (first: photo %d)",
+            FAMILY,
+            len(without),
+            len(shop_photos),
+            f" scoring >= {min_score}" if min_score is not None else "",
+            boxes.file,
+            without[0],
+        )
+    if unused:
+        log.warning(
+            "%s: %d boxes of %s are not used: their photo is not a shop photo of the loaded categories (%d of them "
+            "not listed in photos/photos.txt either; first: photo %d at %s)",
+            FAMILY,
+            len(unused),
+            boxes.file,
+            len(unknown),
+            unused[0],
+            boxes.source[unused[0]],
+        )
+    return counts

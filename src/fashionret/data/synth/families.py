@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionret.data.parsers import asen, deepfashion2
+from fashionret.data.parsers.shop_boxes import write_shop_boxes
 from fashionret.data.synth.common import (
     fake_hash,
     landmarks_in_box,
@@ -259,15 +260,22 @@ def write_street2shop(
     seed: int = 0,
     train_fraction: float = 0.5,
     categories: tuple[str, ...] = ("dresses", "skirts"),
+    shop_boxes: str | None = None,
+    shop_box_jitter: float = 0.0,
 ) -> None:
     """Exact Street2Shop layout: ``photos/photos.txt`` (``id,url``), ``photos/NNNNNNNNN.jpg`` (9-digit ids),
     ``meta/json/{retrieval,train_pairs,test_pairs}_<cat>.json``.
 
     Each product (of its category) has one shop photo (``retrieval_<cat>.json``) and ``images_per_item - 1``
     street photos with an item box ``{"left","top","width","height"}`` in the pairs file of its split.
+    ``shop_boxes`` (a file name under ``out``) also writes a shop-box file (:mod:`fashionret.data.parsers.
+    shop_boxes`) as a detector would: every shop photo's drawn box, each side moved by up to ``shop_box_jitter``
+    x the box's size (seeded), clipped to the image, with a score of 1 minus the mean move.
     """
     if images_per_item < 2:
         raise ValueError("images_per_item must be >= 2 (a shop and a street photo)")
+    if not 0.0 <= shop_box_jitter < 0.5:
+        raise ValueError(f"shop_box_jitter must be in [0, 0.5) (a fraction of the box size), got {shop_box_jitter}")
     kinds = dict(S2S_CATEGORIES)
     unknown = [c for c in categories if c not in kinds]
     if unknown:
@@ -279,6 +287,7 @@ def write_street2shop(
     for i in range(num_items):
         per_cat[categories[i % len(categories)]].append(i)
     photo_id = 1000
+    box_rows: list[tuple] = []
     for cat, items in per_cat.items():
         n_train = max(1, round(len(items) * train_fraction))
         for j, i in enumerate(items):
@@ -293,6 +302,7 @@ def write_street2shop(
                 photo_lines.append(f"{photo_id},http://example.com/wheretobuyit/{photo_id}.jpg")
                 if v == 0:
                     retrieval[cat].append({"photo": photo_id, "product": product})
+                    box_rows.append(_detected_box(photo_id, (x1, y1, x2, y2), image_size, shop_box_jitter, seed, i))
                 else:
                     box = {"width": x2 - x1, "top": y1, "height": y2 - y1, "left": x1}
                     pairs[(split, cat)].append({"photo": photo_id, "product": product, "bbox": box})
@@ -301,6 +311,21 @@ def write_street2shop(
         write_json(out / f"meta/json/retrieval_{cat}.json", retrieval[cat])
         for split in ("train", "test"):
             write_json(out / f"meta/json/{split}_pairs_{cat}.json", pairs[(split, cat)])
+    if shop_boxes:
+        write_shop_boxes(out / shop_boxes, box_rows)
+
+
+def _detected_box(photo: int, box, image_size: int, jitter: float, seed: int, item: int) -> tuple:
+    """A shop-box row ``(photo, left, top, width, height, score)``: the drawn box, sides moved by up to ``jitter``
+    x its size."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    move = np.random.default_rng([seed, item, 7919]).uniform(-jitter, jitter, 4) if jitter else np.zeros(4)
+    a = max(0.0, round(x1 + move[0] * w, 1))
+    b = max(0.0, round(y1 + move[1] * h, 1))
+    c = min(float(image_size), round(x2 + move[2] * w, 1))
+    d = min(float(image_size), round(y2 + move[3] * h, 1))
+    return photo, a, b, c - a, d - b, round(1.0 - float(np.abs(move).mean()), 4)
 
 
 # ---------------------------------------------------------------- attribute-specific retrieval (ASEN, §6)
