@@ -419,8 +419,8 @@ def _query_candidate(entries: list, query_fraction: float, exact: bool = False) 
     keys = sorted(by_attr_value)
     sizes = [len(by_attr_value[k]) for k in keys]
     if exact:
-        low, high = [1 if n >= 2 else 0 for n in sizes], [max(0, n - 1) for n in sizes]
-        shares = largest_remainder(sizes, round(len(entries) * query_fraction), low, high)
+        high = [max(0, n - 1) for n in sizes]  # a value keeps at least one candidate
+        shares = largest_remainder(sizes, round(len(entries) * query_fraction), [0] * len(sizes), high)
     else:
         shares = [0 if n < 2 else min(n - 1, max(1, round(n * query_fraction))) for n in sizes]
     q, c = [], []
