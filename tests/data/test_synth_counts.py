@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fashionret.data.datamodule import query_gallery
 from fashionret.data.parsers import load_table
@@ -89,3 +91,22 @@ def test_full_scale_counts_add_up_to_the_published_totals():
     assert count["zappos50k"]["num_items"] == 50025
     assert set(bench.FAMILIES) == {"deepfashion_inshop", "deepfashion_c2s", "deepfashion2", "street2shop",
                                    "fashionai", "deepfashion_attr", "zappos50k"}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_full_scale_benchmark_runs_every_phase_at_a_tiny_scale(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("full_scale_benchmark", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    families = ["deepfashion_c2s", "zappos50k"]  # an identity and an attribute (triplet) datamodule
+    assert bench.main(["--families", *families, "--scale", "0.002", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for family in families:
+        for phase in ("write", "parse+cache", "validate", "preflight", "sampler epoch", "train step", "test ranking"):
+            assert re.search(rf"^\| {family} \| {re.escape(phase)} \| \d+\.\d \| \d+\.\d\d \|", out, re.M), (
+                family,
+                phase,
+            )
+    # 0.2% of the test split: 47,434 images -> 95, of which 22,669 shop images -> 45: 50 consumer queries
+    assert "test ranking at 50 queries x 45 gallery" in out
+    assert "test ranking at 320 test triplets" in out  # 4 conditions x 80
