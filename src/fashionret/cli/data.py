@@ -87,9 +87,8 @@ def check_images(table: SampleTable, workers: int = 8, show: int = 5) -> Counter
 def report_image_modes(table: SampleTable, workers: int = 8, show: int = 5) -> Counter:
     """Count the PIL modes of the distinct images (headers only) and list the first images of unusual modes
     (16-bit, float, CMYK, palette, alpha, 1-bit): read by scaling to 8-bit RGB, never clipped, but worth knowing."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from fashionret.data.images import UNUSUAL_MODES, image_mode
+    from fashionret.data.preflight import chunked_map
 
     files = sorted({str(table.image_root / p) for p in table.path.tolist()})
 
@@ -99,8 +98,7 @@ def report_image_modes(table: SampleTable, workers: int = 8, show: int = 5) -> C
         except Exception:  # missing / unreadable: counted above
             return None
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        modes = list(pool.map(mode, files))
+    modes = chunked_map(mode, files, workers)
     counts = Counter(m for m in modes if m is not None)
     unusual = [(f, m) for f, m in zip(files, modes) if m in UNUSUAL_MODES]
     shown = ", ".join(f"{m} {n}" for m, n in counts.most_common())

@@ -51,6 +51,36 @@ def split_counts(n: int, fractions: tuple[float, ...]) -> list[int]:
     return counts
 
 
+def spread(total: int, n: int, minimum: int = 1, what: str = "images") -> list[int]:
+    """``n`` per-item counts that sum exactly to ``total``, as even as possible (the first ``total % n`` items get
+    one more): how the writers reproduce an official image count over an official item count."""
+    if n < 1 or total < minimum * n:
+        raise ValueError(f"cannot spread {total} {what} over {n} items with at least {minimum} each")
+    base, extra = divmod(total, n)
+    return [base + (i < extra) for i in range(n)]
+
+
+def largest_remainder(sizes: list[int], total: int, low: list[int], high: list[int]) -> list[int]:
+    """Integer shares of ``total`` proportional to ``sizes`` within ``[low, high]`` per share (the largest
+    remainders get the leftover units): exact query counts over many (attribute, value) groups."""
+    whole = sum(sizes)
+    ideal = [total * s / whole if whole else 0.0 for s in sizes]
+    out = [min(max(int(x), lo), hi) for x, lo, hi in zip(ideal, low, high)]
+    order = sorted(range(len(sizes)), key=lambda i: ideal[i] - int(ideal[i]), reverse=True)
+    while sum(out) != total:
+        step = 1 if sum(out) < total else -1
+        moved = False
+        for i in order if step == 1 else reversed(order):
+            if low[i] <= out[i] + step <= high[i]:
+                out[i] += step
+                moved = True
+                if sum(out) == total:
+                    break
+        if not moved:
+            raise ValueError(f"cannot split {total} into shares within the given bounds")
+    return out
+
+
 def landmarks_in_box(bbox, k: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """``k`` plausible landmark positions inside ``bbox`` (pairs of left/right points down the garment)."""
     x1, y1, x2, y2 = bbox

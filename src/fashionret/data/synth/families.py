@@ -25,9 +25,11 @@ from fashionret.data.parsers.shop_boxes import write_shop_boxes
 from fashionret.data.synth.common import (
     fake_hash,
     landmarks_in_box,
+    largest_remainder,
     pad,
     save_image,
     split_counts,
+    spread,
     write_json,
     write_list,
     write_text,
@@ -96,19 +98,32 @@ def write_c2s(
     image_size: int = 96,
     seed: int = 0,
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
+    num_images: tuple[int, int, int] | None = None,
+    num_shop_images: tuple[int, int, int] | None = None,
 ) -> None:
     """DeepFashion Consumer-to-Shop layout: ``Img/img/<TOPCAT>/<SubCat>/id_X/{comsumer,shop}_NN.jpg``.
 
     Each item has ``images_per_item // 2`` clean shop views and the rest cluttered consumer views; every
     consumer image is paired with every shop image of its item in ``list_eval_partition.txt``; items go to
-    train / val / test by ``split_fractions``.
+    train / val / test by ``split_fractions``. ``num_images`` / ``num_shop_images`` (each ``(train, val,
+    test)``) replace ``images_per_item`` by exact per-split totals of images and of shop images, spread over
+    each split's items (at least one shop and one consumer image per item).
     """
-    if images_per_item < 2:
-        raise ValueError("images_per_item must be >= 2 (a shop and a consumer view)")
-    n_train, n_val, _ = split_counts(num_items, split_fractions)
-    n_shop = max(1, images_per_item // 2)
+    n_train, n_val, n_test = split_counts(num_items, split_fractions)
+    if num_images is None:
+        if images_per_item < 2:
+            raise ValueError("images_per_item must be >= 2 (a shop and a consumer view)")
+        plan = [(images_per_item, max(1, images_per_item // 2))] * num_items  # (images, shop images) per item
+    else:
+        if num_shop_images is None:
+            raise ValueError("num_images needs num_shop_images (the shop images of each split)")
+        plan = []
+        for n, total, shop in zip((n_train, n_val, n_test), num_images, num_shop_images):
+            shops, consumers = spread(shop, n, what="shop images"), spread(total - shop, n, what="consumer images")
+            plan += [(s + c, s) for s, c in zip(shops, consumers)]
     part_rows, bbox_rows, lm_rows, items, attr_rows = [], [], [], [], []
     for i in range(num_items):
+        images_per_item, n_shop = plan[i]
         cat, kind, ctype = C2S_CATEGORIES[i % len(C2S_CATEGORIES)]
         spec = sample_spec(spec_seed(seed, i), kind)
         item = f"id_{i + 1:08d}"
@@ -199,6 +214,7 @@ def write_deepfashion2(
     seed: int = 0,
     train_fraction: float = 0.5,
     unpaired_fraction: float = 0.25,
+    num_images: tuple[int, int, int] | None = None,
 ) -> None:
     """DeepFashion2 layout: ``{train,validation}/image/NNNNNN.jpg`` + ``annos/NNNNNN.json``.
 
@@ -207,16 +223,28 @@ def write_deepfashion2(
     non-pairable garment, as in the real data). Train images are numbered pair by pair (user then shop, as
     the real files are); validation numbers all user images first, then all shop images (as the README says).
     ``json_for_validation/val_query.json`` / ``val_gallery.json`` hold the retrieval ground truth.
+
+    ``num_images = (train, validation user, validation shop)`` replaces ``images_per_item`` by exact totals:
+    train images spread over the train items (one shop photo each, the rest user photos), validation user and
+    shop photos each spread over the validation items.
     """
-    if images_per_item < 2:
-        raise ValueError("images_per_item must be >= 2 (a user and a shop photo)")
     n_train = max(1, round(num_items * train_fraction))
+    if num_images is None:
+        if images_per_item < 2:
+            raise ValueError("images_per_item must be >= 2 (a user and a shop photo)")
+        plan = [(images_per_item - 1, 1)] * num_items  # (user photos, shop photos) per item
+    else:
+        n_tr, n_vu, n_vs = num_images
+        n_val = num_items - n_train
+        plan = [(k - 1, 1) for k in spread(n_tr, n_train, 2)]
+        plan += list(zip(spread(n_vu, n_val, what="user photos"), spread(n_vs, n_val, what="shop photos")))
     photos: dict[str, list] = {"train": [], "validation": []}
     for i in range(num_items):
         part = "train" if i < n_train else "validation"
         spec = sample_spec(spec_seed(seed, i))
-        for v in range(images_per_item):
-            photos[part].append((i, v, spec, "shop" if v == images_per_item - 1 else "user"))
+        users, shops = plan[i]
+        for v in range(users + shops):
+            photos[part].append((i, v, spec, "shop" if v >= users else "user"))
     photos["validation"].sort(key=lambda p: p[3] == "shop")  # users first, then shops
     queries, gallery = [], []
     for part, plist in photos.items():
@@ -262,6 +290,7 @@ def write_street2shop(
     categories: tuple[str, ...] = ("dresses", "skirts"),
     shop_boxes: str | None = None,
     shop_box_jitter: float = 0.0,
+    num_images: tuple[int, int, int] | None = None,
 ) -> None:
     """Exact Street2Shop layout: ``photos/photos.txt`` (``id,url``), ``photos/NNNNNNNNN.jpg`` (9-digit ids),
     ``meta/json/{retrieval,train_pairs,test_pairs}_<cat>.json``.
@@ -271,8 +300,11 @@ def write_street2shop(
     ``shop_boxes`` (a file name under ``out``) also writes a shop-box file (:mod:`fashionret.data.parsers.
     shop_boxes`) as a detector would: every shop photo's drawn box, each side moved by up to ``shop_box_jitter``
     x the box's size (seeded), clipped to the image, with a score of 1 minus the mean move.
+    ``num_images = (train street, test street, shop)`` replaces ``images_per_item`` by exact totals over all
+    the categories: each category gets its share of each total (by its number of products), spread over its
+    products of that split (street photos) or over all its products (shop photos). One box per street photo.
     """
-    if images_per_item < 2:
+    if num_images is None and images_per_item < 2:
         raise ValueError("images_per_item must be >= 2 (a shop and a street photo)")
     if not 0.0 <= shop_box_jitter < 0.5:
         raise ValueError(f"shop_box_jitter must be in [0, 0.5) (a fraction of the box size), got {shop_box_jitter}")
@@ -288,19 +320,36 @@ def write_street2shop(
         per_cat[categories[i % len(categories)]].append(i)
     photo_id = 1000
     box_rows: list[tuple] = []
+    n_trains = {c: max(1, round(len(items) * train_fraction)) for c, items in per_cat.items()}
+    plan = {i: (images_per_item - 1, 1) for i in range(num_items)}  # (street photos, shop photos) per product
+    if num_images is not None:
+        sizes = [len(per_cat[c]) for c in categories]
+        sizes_tr = [n_trains[c] for c in categories]
+        shares = [
+            largest_remainder(sz, total, [0] * len(sz), [total] * len(sz))
+            for sz, total in ((sizes_tr, num_images[0]), ([a - b for a, b in zip(sizes, sizes_tr)], num_images[1]))
+        ]
+        shop_shares = largest_remainder(sizes, num_images[2], [0] * len(sizes), [num_images[2]] * len(sizes))
+        for k, c in enumerate(categories):
+            items, n_tr = per_cat[c], n_trains[c]
+            street = spread(shares[0][k], n_tr, 0) + spread(shares[1][k], len(items) - n_tr, 0)
+            for i, st, sh in zip(items, street, spread(shop_shares[k], len(items), what="shop photos")):
+                plan[i] = (st, sh)
     for cat, items in per_cat.items():
-        n_train = max(1, round(len(items) * train_fraction))
+        n_train = n_trains[cat]
         for j, i in enumerate(items):
             spec = sample_spec(spec_seed(seed, i), kinds[cat])
             product = 40000 + i
             split = "train" if j < n_train else "test"
-            for v in range(images_per_item):
+            n_street, n_shops = plan[i]
+            for v in range(n_street + n_shops):
                 photo_id += 7
                 rng = view_rng(seed, i, v)
-                img, (x1, y1, x2, y2) = render_view(spec, rng, image_size, consumer=v > 0)
+                shop = v == 0 or v > n_street  # the first photo and any beyond the street photos: shop photos
+                img, (x1, y1, x2, y2) = render_view(spec, rng, image_size, consumer=not shop)
                 save_image(img, out / "photos" / f"{photo_id:09d}.jpg")
                 photo_lines.append(f"{photo_id},http://example.com/wheretobuyit/{photo_id}.jpg")
-                if v == 0:
+                if shop:
                     retrieval[cat].append({"photo": photo_id, "product": product})
                     box_rows.append(_detected_box(photo_id, (x1, y1, x2, y2), image_size, shop_box_jitter, seed, i))
                 else:
@@ -384,16 +433,24 @@ def _asen_splits(n: int, train_fraction: float) -> list[str]:
     return ["train"] * n_train + ["valid"] * n_val + ["test"] * (n - n_train - n_val)
 
 
-def _query_candidate(entries: list, query_fraction: float) -> tuple[list, list]:
+def _query_candidate(entries: list, query_fraction: float, exact: bool = False) -> tuple[list, list]:
     """ASEN splits valid/test images 1:4 into query and candidate, per attribute. Queries are drawn only from
-    values with at least two images, so that every query has a relevant candidate."""
+    values with at least two images, so that every query has a relevant candidate. ``exact``: exactly
+    ``round(len(entries) * query_fraction)`` queries in all (largest remainders over the (attribute, value)
+    groups), as the official files (FashionAI 3,600 of 18,000; DeepFashion 5,525 of 27,625)."""
     by_attr_value: dict[tuple[int, int], list] = {}
     for e in entries:
         by_attr_value.setdefault((e[1], e[2]), []).append(e)
+    keys = sorted(by_attr_value)
+    sizes = [len(by_attr_value[k]) for k in keys]
+    if exact:
+        high = [max(0, n - 1) for n in sizes]  # a value keeps at least one candidate
+        shares = largest_remainder(sizes, round(len(entries) * query_fraction), [0] * len(sizes), high)
+    else:
+        shares = [0 if n < 2 else min(n - 1, max(1, round(n * query_fraction))) for n in sizes]
     q, c = [], []
-    for key in sorted(by_attr_value):
+    for key, nq in zip(keys, shares):
         es = by_attr_value[key]
-        nq = 0 if len(es) < 2 else min(len(es) - 1, max(1, round(len(es) * query_fraction)))
         q += es[:nq]
         c += es[nq:]
     return sorted(q), sorted(c)
@@ -417,6 +474,7 @@ def write_fashionai(
     attributes: tuple[str, ...] | None = None,
     train_fraction: float = 0.5,
     query_fraction: float = 0.25,
+    num_images: tuple[int, int, int] | None = None,
 ) -> None:
     """ASEN++ FashionAI layout, rooted at ``out`` = ``data/``: ``out/meta.json`` and ``out/FashionAI/`` with
     ``filenames_{train,valid,test}.txt``, ``label_train.txt``, ``{query,candidate}_{valid,test}.txt`` (all
@@ -424,9 +482,18 @@ def write_fashionai(
     with the challenge's ``Annotations/label.csv`` (``path,<attr>_labels,nnnynn``).
 
     ``num_items`` garments are drawn per attribute (``images_per_item`` photos each, all in one split), each
-    showing one of the first ``values_per_attribute`` values of that attribute.
+    showing one of the first ``values_per_attribute`` values of that attribute. ``num_images = (train, valid,
+    test)`` replaces ``num_items`` by exact totals over all the attributes (each split's total spread over the
+    attributes, one photo per garment) with exactly ``query_fraction`` of each evaluation split as queries.
     """
     attrs = list(attributes or FASHIONAI_ATTRIBUTES)
+    if num_images is None:
+        splits_of = {a: _asen_splits(num_items, train_fraction) for a in attrs}
+    else:
+        per = [spread(n, len(attrs)) for n in num_images]
+        names_ = ("train", "valid", "test")
+        splits_of = {a: [n for n, p in zip(names_, per) for _ in range(p[k])] for k, a in enumerate(attrs)}
+        images_per_item = 1
     names = list(FASHIONAI_ATTRIBUTES)
     ds = out / "FashionAI"
     files: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
@@ -435,7 +502,7 @@ def write_fashionai(
     for attr in attrs:
         a = names.index(attr)
         n_values = FASHIONAI_ATTRIBUTES[attr]
-        for j, split in enumerate(_asen_splits(num_items, train_fraction)):
+        for j, split in enumerate(splits_of[attr]):
             value = j % min(values_per_attribute, n_values)
             item = 1000 * a + j
             spec = _fashionai_spec(attr, value, n_values, spec_seed(seed, item))
@@ -453,7 +520,7 @@ def write_fashionai(
         write_text(ds / f"filenames_{split}.txt", paths, crlf)
     write_text(ds / "label_train.txt", [f"{i} {a} {v}" for i, a, v in labels["train"]], crlf)
     for split in ("valid", "test"):
-        q, c = _query_candidate(labels[split], query_fraction)
+        q, c = _query_candidate(labels[split], query_fraction, exact=num_images is not None)
         write_text(ds / f"query_{split}.txt", [f"{i} {a} {v}" for i, a, v in q], crlf)
         write_text(ds / f"candidate_{split}.txt", [f"{i} {a} {v}" for i, a, v in c], crlf)
     write_text(ds / "fashionAI_attributes_train1/Annotations/label.csv", csv_rows)
@@ -485,6 +552,7 @@ def write_deepfashion_attr(
     values_per_attribute: int = 3,
     train_fraction: float = 0.5,
     query_fraction: float = 0.25,
+    num_images: tuple[int, int, int] | None = None,
 ) -> None:
     """ASEN++ DeepFashion layout, rooted at ``out`` = ``data/``: ``out/meta.json``, ``out/DeepFashion/`` with the
     split files and ``img/<Product_Name>/img_NNNNNNNN.jpg``.
@@ -493,16 +561,26 @@ def write_deepfashion_attr(
     ``(attr value)`` pairs of a training image (``images_per_item`` photos per training garment); an evaluation
     garment gets one photo per attribute, each a query or candidate for that attribute.
     ``label_{valid,test}.txt`` are written as the real ones: CRLF, tab-separated, ``idx (type attr_id)*`` padded
-    with empty fields to 31.
+    with empty fields to 31. ``num_images = (train, valid, test)`` replaces ``num_items`` by exact image totals
+    (one photo per training garment; the evaluation totals must be multiples of the five attributes), with
+    exactly ``query_fraction`` of each evaluation split as queries.
     """
     attrs = list(DEEPFASHION_ATTRIBUTES)
+    if num_images is None:
+        splits = _asen_splits(num_items, train_fraction)
+    else:
+        n_tr, n_va, n_te = num_images
+        if n_va % len(attrs) or n_te % len(attrs):
+            raise ValueError(f"the valid and test image counts must be multiples of {len(attrs)}, got {num_images}")
+        splits = ["train"] * n_tr + ["valid"] * (n_va // len(attrs)) + ["test"] * (n_te // len(attrs))
+        images_per_item = 1
     type_ids = _deepfashion_attr_ids()
     ds = out / "DeepFashion"
     files: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
     train_rows, full_labels = [], {"valid": [], "test": []}
     evals: dict[str, list[tuple[int, int, int]]] = {"valid": [], "test": []}
     counter = 0
-    for j, split in enumerate(_asen_splits(num_items, train_fraction)):
+    for j, split in enumerate(splits):
         rng = spec_seed(seed, j)
         values = {a: int(rng.integers(values_per_attribute)) for a in attrs}
         spec = _deepfashion_spec(values, rng)
@@ -528,7 +606,7 @@ def write_deepfashion_attr(
         write_text(ds / f"filenames_{split}.txt", paths)
     write_text(ds / "label_train.txt", train_rows)
     for split in ("valid", "test"):
-        q, c = _query_candidate(evals[split], query_fraction)
+        q, c = _query_candidate(evals[split], query_fraction, exact=num_images is not None)
         write_text(ds / f"query_{split}.txt", [f"{i} {a} {v}" for i, a, v in q])
         write_text(ds / f"candidate_{split}.txt", [f"{i} {a} {v}" for i, a, v in c])
         write_text(ds / f"label_{split}.txt", full_labels[split], "\r\n")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fashionret.data.synth.catalogue import write_catalogue
+from fashionret.data.synth.common import save_image, spread
 from fashionret.data.synth.families import (
     C2S_ATTRIBUTES,
     _c2s_item_attributes,
@@ -65,6 +66,7 @@ def write_inshop(
     image_size: int = 96,
     train_fraction: float = 0.5,
     seed: int = 0,
+    num_images: tuple[int, int, int] | None = None,
 ) -> None:
     """DeepFashion In-Shop layout (``formats.md`` §2).
 
@@ -72,31 +74,40 @@ def write_inshop(
     gallery and its other views (cluttered, "consumer-like") are queries — a synthetic stand-in for the real
     benchmark, whose query and gallery are both shop photos. Landmarks (``list_landmarks_inshop.txt``) and item
     attributes (``list_attr_cloth.txt`` / ``list_attr_items.txt``) are written as for Consumer-to-Shop.
+
+    ``num_images = (train, query, gallery)`` replaces ``images_per_item`` by exact totals: train images spread
+    over the train items, each test item's first views gallery and the rest queries, both spread over the test
+    items (:func:`~fashionret.data.synth.common.spread`). Views past the six official view names take the next
+    clothing-instance prefix, as the real files do (``01_1_front.jpg``, ..., ``02_1_front.jpg``).
     """
-    if images_per_item < 2:
-        raise ValueError("images_per_item must be >= 2 (a gallery view and at least one query view)")
-    if images_per_item > len(INSHOP_VIEWS):
-        raise ValueError(f"images_per_item must be <= {len(INSHOP_VIEWS)} (the official view names)")
     n_train = round(num_items * train_fraction)
+    if num_images is None:
+        if images_per_item < 2:
+            raise ValueError("images_per_item must be >= 2 (a gallery view and at least one query view)")
+        plan = [(images_per_item, 1)] * num_items  # (images, gallery views) per item
+    else:
+        n_tr, n_q, n_g = num_images
+        gal, qry = spread(n_g, num_items - n_train), spread(n_q, num_items - n_train)
+        plan = [(k, 1) for k in spread(n_tr, n_train)] + [(g + q, g) for g, q in zip(gal, qry)]
     part_rows, bbox_rows, lm_rows, attr_rows, items = [], [], [], [], []
     for i in range(num_items):
         cat, kind, ctype = INSHOP_CATEGORIES[i % len(INSHOP_CATEGORIES)]
         spec = sample_spec(spec_seed(seed, i), kind)
         item = f"id_{i + 1:08d}"
         items.append(item)
-        for v in range(images_per_item):
-            view = INSHOP_VIEWS[v]
-            rel = f"img/{cat}/{item}/01_{view}.jpg"
+        n_views, n_gallery = plan[i]
+        for v in range(n_views):
+            view = INSHOP_VIEWS[v % len(INSHOP_VIEWS)]
+            rel = f"img/{cat}/{item}/{v // len(INSHOP_VIEWS) + 1:02d}_{view}.jpg"
             rng = view_rng(seed, i, v)
-            img, box = render_view(spec, rng, image_size, consumer=v > 0)
+            shop = v < n_gallery
+            img, box = render_view(spec, rng, image_size, consumer=not shop)
             x1, y1, x2, y2 = box
-            dest = out / "Img" / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            img.save(dest, quality=92)
-            status = "train" if i < n_train else ("gallery" if v == 0 else "query")
+            save_image(img, out / "Img" / rel)
+            status = "train" if i < n_train else ("gallery" if shop else "query")
             part_rows.append(f"{_pad(rel)}{item} {status}")
             bbox_rows.append(f"{_pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
-            lm_rows.append(f"{_pad(rel)}{ctype}  {1 if v == 0 else 3}  {_df1_landmark_fields(box, ctype, rng, v > 0)}")
+            lm_rows.append(f"{_pad(rel)}{ctype}  {1 if shop else 3}  {_df1_landmark_fields(box, ctype, rng, not shop)}")
         attr_rows.append(f"{item} " + " ".join(f"{a:>2d}" for a in _c2s_item_attributes(spec)))
     _write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
     _write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
