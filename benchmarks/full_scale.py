@@ -154,7 +154,7 @@ def _phase(rows: list, family: str, name: str, fn):
 
 def _fast_images(tmp: Path):
     """Replace the writers' rendering with one tiny JPEG hard-linked at every image path (this process only)."""
-    from fashionret.data.synth import families, writers
+    from fashionret.data.synth import attribute_families, families, writers
 
     master = tmp / "tiny.jpg"
     Image.new("RGB", (16, 16), (128, 64, 32)).save(master)
@@ -173,7 +173,7 @@ def _fast_images(tmp: Path):
         os.link(src, file)
         made[0] += 1
 
-    for module in (families, writers):
+    for module in (families, attribute_families, writers):
         module.render_view, module.save_image = render, link
 
 

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fashionret.data.synth.attribute_families import write_deepfashion_attr, write_fashionai, write_zappos50k
 from fashionret.data.synth.catalogue import write_catalogue
 from fashionret.data.synth.common import save_image, spread
 from fashionret.data.synth.families import (
@@ -22,10 +23,7 @@ from fashionret.data.synth.families import (
     _df1_landmark_fields,
     write_c2s,
     write_deepfashion2,
-    write_deepfashion_attr,
-    write_fashionai,
     write_street2shop,
-    write_zappos50k,
 )
 from fashionret.data.synth.render import render_view, sample_spec, spec_seed, view_rng
 
