@@ -153,7 +153,9 @@ def _phase(rows: list, family: str, name: str, fn):
 
 
 def _fast_images(tmp: Path):
-    """Replace the writers' rendering with one tiny JPEG hard-linked at every image path (this process only)."""
+    """Replace the writers' rendering with one tiny JPEG hard-linked at every image path (this process only);
+    returns the function that puts the writers' own rendering back (``main`` calls it when it ends, so a caller
+    in the same process, e.g. a test session, gets real images again)."""
     from fashionret.data.synth import attribute_families, families, writers
 
     master = tmp / "tiny.jpg"
@@ -173,8 +175,16 @@ def _fast_images(tmp: Path):
         os.link(src, file)
         made[0] += 1
 
-    for module in (families, attribute_families, writers):
+    modules = (families, attribute_families, writers)
+    saved = [(m, m.render_view, m.save_image) for m in modules]
+    for module in modules:
         module.render_view, module.save_image = render, link
+
+    def restore() -> None:
+        for module, render_view, save_image in saved:
+            module.render_view, module.save_image = render_view, save_image
+
+    return restore
 
 
 def _datamodule(family: str, root: Path, cache: Path):
@@ -284,14 +294,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the written datasets")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    _fast_images(args.out)
+    restore, threads = _fast_images(args.out), torch.get_num_threads()
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
     rows: list = []
-    for family in args.families:
-        run_family(family, args.out, rows, args.scale)
-        if not args.keep:
-            shutil.rmtree(args.out / family, ignore_errors=True)
-            shutil.rmtree(args.out / f"{family}_cache", ignore_errors=True)
+    try:
+        for family in args.families:
+            run_family(family, args.out, rows, args.scale)
+            if not args.keep:
+                shutil.rmtree(args.out / family, ignore_errors=True)
+                shutil.rmtree(args.out / f"{family}_cache", ignore_errors=True)
+    finally:
+        restore()
+        torch.set_num_threads(threads)
     print("\n| family | phase | seconds | peak GB (process) | peak GB (worker processes, so far) |")
     print("|---|---|---:|---:|---:|")
     for family, name, sec, gb, child in rows:

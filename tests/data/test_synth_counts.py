@@ -110,3 +110,8 @@ def test_full_scale_benchmark_runs_every_phase_at_a_tiny_scale(tmp_path, capsys)
     # 0.2% of the test split: 47,434 images -> 95, of which 22,669 shop images -> 45: 50 consumer queries
     assert "test ranking at 50 queries x 45 gallery" in out
     assert "test ranking at 320 test triplets" in out  # 4 conditions x 80
+    # the writers render real images again afterwards (the rest of a test session draws its data with them)
+    from fashionret.data.synth import attribute_families, common, families, render, writers
+
+    for module in (families, attribute_families, writers):
+        assert module.render_view is render.render_view and module.save_image is common.save_image
