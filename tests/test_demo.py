@@ -66,6 +66,28 @@ def normalised(stdout: str, cwd: Path) -> list[str]:
     return [RUN_DIR.sub("<date>_<time>", ln.replace(f"{cwd}/", "")) for ln in stdout.splitlines()]
 
 
+def run_demo_as_typed(args: list[str], cwd: Path, family: str, timeout: int) -> list[str]:
+    """``fashionret-train *args`` as the README types it (installed console script, ``cwd`` empty, no W&B
+    account); asserts that its test table equals the README's sample of the demo on ``family`` line for line
+    (the run is seeded) and that it prints the sample's locations; returns that table."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(cwd)}
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SILENT"):
+        env.pop(var, None)
+    exe = Path(sys.executable).parent / "fashionret-train"
+    out = subprocess.run(
+        [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = normalised(out.stdout, cwd)
+    table, where = readme_demo_sample(family)
+    start = lines.index(table[0]) if table[0] in lines else -1
+    got = lines[start : start + len(table)] if start >= 0 else [ln for ln in lines if ln.startswith("Test (")]
+    assert got == table, f"README's {family} demo sample differs from this run:\n" + "\n".join(got)
+    for line in where:
+        assert line in lines, f"README line {line!r} not printed by the demo:\n" + "\n".join(lines[-12:])
+    return table
+
+
 def test_readme_demo_sample_is_well_formed():
     table, where = readme_demo_sample()
     assert table[0].startswith("Test (deepfashion_inshop): ") and table[-1].startswith("mAP ")
@@ -77,21 +99,7 @@ def test_readme_demo_sample_is_what_the_demo_prints(tmp_path):
     """``fashionret-train`` with no arguments, as the README's quick start runs it (installed console script, an
     empty directory, no W&B account): the test table equals the README's line for line (the run is seeded, so
     every number must agree exactly, on any load), and so do the listed locations (best checkpoint included)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(tmp_path)}
-    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SILENT"):
-        env.pop(var, None)
-    exe = Path(sys.executable).parent / "fashionret-train"
-    out = subprocess.run(
-        [str(exe)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3600, stdin=subprocess.DEVNULL
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = normalised(out.stdout, tmp_path)
-    table, where = readme_demo_sample()
-    start = lines.index(table[0]) if table[0] in lines else -1
-    got = lines[start : start + len(table)] if start >= 0 else [ln for ln in lines if ln.startswith("Test (")]
-    assert got == table, "README's demo sample differs from this run:\n" + "\n".join(got)
-    for line in where:
-        assert line in lines, f"README line {line!r} not printed by the demo:\n" + "\n".join(lines[-12:])
+    table = run_demo_as_typed([], tmp_path, "deepfashion_inshop", timeout=3600)
     res = json.loads(next((tmp_path / "logs/train/runs").glob("*/results.json")).read_text())
     (top1,) = [ln for ln in table if ln.startswith("top1 ")]
     assert f"{res['test']['top1']:.4f}" in top1  # the table is the recorded result

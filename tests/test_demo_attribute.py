@@ -2,14 +2,10 @@
 above the MAP of random rankings, printed beside it, and print what the README shows."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.test_demo import normalised, readme_demo_sample
+from tests.test_demo import readme_demo_sample, run_demo_as_typed
 
 
 def test_readme_attribute_demo_sample_is_well_formed():
@@ -23,22 +19,7 @@ def test_attribute_demo_prints_the_readme_sample_far_above_chance(tmp_path):
     """The installed console script in an empty directory, no W&B account: the seeded run's test table equals the
     README's line for line, the recorded results are the printed ones, and AG-MAN closes more than half of the
     gap between chance MAP and 1 (~130 CPU-seconds)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FASHIONRET_ROOT": str(tmp_path)}
-    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_SILENT"):
-        env.pop(var, None)
-    exe = Path(sys.executable).parent / "fashionret-train"
-    out = subprocess.run(
-        [str(exe), "experiment=demo_attribute"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = normalised(out.stdout, tmp_path)
-    table, where = readme_demo_sample("fashionai")
-    start = lines.index(table[0]) if table[0] in lines else -1
-    got = lines[start : start + len(table)] if start >= 0 else [ln for ln in lines if ln.startswith("Test (")]
-    assert got == table, "README's attribute demo sample differs from this run:\n" + "\n".join(got)
-    for line in where:
-        assert line in lines, f"README line {line!r} not printed by the demo:\n" + "\n".join(lines[-12:])
+    table = run_demo_as_typed(["experiment=demo_attribute"], tmp_path, "fashionai", timeout=1800)
     res = json.loads(next((tmp_path / "logs/train/runs").glob("*/results.json")).read_text())
     ours, chance = res["test"]["mAP"], res["chance"]["mAP"]
     (printed,) = [ln for ln in table if ln.startswith("mAP ")]

@@ -282,13 +282,13 @@ def test_a_run_records_the_cropped_gallery_in_results_json(tmp_path):
             "data=street2shop",
             "data.root=s2s",
             f"data.parser_options.shop_boxes=s2s/{BOXES}",
-            "hydra.run.dir=run",
             "+smoke=cpu",
         ],
         tmp_path,
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    (results,) = (tmp_path / "logs" / "train" / "runs").glob("*/results.json")  # the run directory a user gets
+    res = json.loads(results.read_text())
     crop = res["test_gallery_crop"]
     assert crop["box_file"] == str(root / BOXES) and crop["cropped"] == crop["images"] > 0 and crop["uncropped"] == 0
