@@ -21,6 +21,9 @@ Choices where paper 002 is silent (the official code, github Dr-LingXiao/AG-MAN,
   channels (code); ``F23 = F2' + F3``; the attention input is ``[F3, F23]`` (2·1024 channels for ResNet-50).
 * The classification branch reuses the backbone's own block 4 (ImageNet weights) on ``F23`` (``F3`` without
   hierarchical features), global average pooling and one FC layer to ``n`` attribute logits (code).
+* Any other timm trunk (EfficientNet, ...) is read through its stage features: F2, F3, F4 = timm feature stages
+  2, 3, 4 of one forward pass (``features_only``), so block 4 sees ``F3`` rather than ``F23`` (its stages are
+  not separate modules to re-enter); the rest is unchanged.
 * ``embedding_dim`` (§IV-A: 1024) is the width of the ``1×1`` reduction convolution and so of every attention
   block and of the embedding (the code reduces to 512 and ignores its ``--dim_embed 1024``).
 * A block switched off passes its input through; without ASA the map is uniform (``1/(h·w)``), i.e. the
@@ -46,19 +49,16 @@ from fashionret.models.paresnet import backbone_with_taps
 RESNET_STAGES = ("layer2", "layer3", "layer4")
 
 
-def _resnet_modules(backbone: Backbone) -> list[tuple[str, nn.Module]]:
+def _resnet_modules(backbone: Backbone) -> list[tuple[str, nn.Module]] | None:
+    """The trunk's named modules when it is a timm ResNet (``layer2``, ``layer3``, ...), else None."""
     mods = list(backbone.body.items()) if hasattr(backbone.body, "items") else []
     names = [n for n, _ in mods]
-    if not all(s in names for s in RESNET_STAGES[:2]):
-        raise ValueError(
-            f"hierarchical ResNet features need a timm ResNet backbone with stages {RESNET_STAGES} "
-            f"(paper 002 uses resnet50); {backbone.name!r} has {names}"
-        )
-    return mods
+    return mods if all(s in names for s in RESNET_STAGES) else None
 
 
 class HierarchicalResNetFeatures(nn.Module):
-    """F2, F3 (and the classification branch on block 4) of a timm ResNet, paper 002 §III-B.
+    """F2, F3 (and the classification branch on block 4) of a timm ResNet, paper 002 §III-B; any other timm
+    trunk through its feature stages 2, 3, 4 (module docstring).
 
     ``forward(x) -> (features [B, C, h, w], attribute_logits [B, n] or None)``; ``C`` is ``2·C3`` with
     ``hierarchical`` (``[F3, F23]``) and ``C3`` without (``F3``).
@@ -67,10 +67,12 @@ class HierarchicalResNetFeatures(nn.Module):
     def __init__(self, backbone: Backbone, n_attributes: int, hierarchical: bool = True, classification: bool = True):
         super().__init__()
         self.backbone = backbone_with_taps(backbone, (2, 3, 4) if classification else (2, 3))
+        if len(self.backbone.channels) < (3 if classification else 2):
+            raise ValueError(f"{backbone.name!r} has too few feature stages for F2, F3 and block 4 (timm 2, 3, 4)")
         mods = _resnet_modules(self.backbone)
         c2, c3 = self.backbone.channels[0], self.backbone.channels[1]
         self.hierarchical, self.classification = hierarchical, classification
-        self._trunk = [n for n, _ in mods[: [n for n, _ in mods].index("layer3") + 1]]
+        self._trunk = [n for n, _ in mods[: [n for n, _ in mods].index("layer3") + 1]] if mods else None
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.lift = nn.Conv2d(c2, c3, kernel_size=1) if hierarchical else None
         self.classifier = nn.Linear(self.backbone.channels[2], n_attributes) if classification else None
@@ -79,16 +81,20 @@ class HierarchicalResNetFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         body = self.backbone.body
-        f2 = None
-        for name in self._trunk:
-            x = body[name](x)
-            if name == "layer2":
-                f2 = x
-        f3 = x
+        if self._trunk is None:  # any timm trunk: its stage features in one pass
+            f2, f3, *f4 = self.backbone(x)
+        else:
+            f2 = None
+            for name in self._trunk:
+                x = body[name](x)
+                if name == "layer2":
+                    f2 = x
+            f3 = x
         fused = f3 + self.lift(self.pool(f2)) if self.hierarchical else f3  # F23
         logits = None
         if self.classification:
-            logits = self.classifier(body["layer4"](fused).mean(dim=(2, 3)))
+            last = body["layer4"](fused) if self._trunk is not None else f4[0]
+            logits = self.classifier(last.mean(dim=(2, 3)))
         feats = torch.cat([f3, fused], dim=1) if self.hierarchical else f3
         return feats, logits
 

@@ -12,6 +12,7 @@ A tag of null means timm's default tag for the model (resolved and recorded all 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -22,6 +23,14 @@ from urllib.parse import urlparse
 import timm
 import torch
 from torch import nn
+
+from fashionret.models.packaged_weights import (
+    PACKAGED,
+    PackagedWeightsMissing,
+    packaged_cfg,
+    packaged_state_dict,
+    packaged_tags,
+)
 
 #: timm's ImageNet constants, used for a model without a pretrained_cfg
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
@@ -46,7 +55,7 @@ def timm_name(name: str, pretrained_tag: str | None = None) -> str:
         cfg = timm.get_pretrained_cfg(base)
         tag = getattr(cfg, "tag", None) if cfg is not None else None
         return f"{base}.{tag}" if tag else base
-    tags = [t.partition(".")[2] for t in timm.list_pretrained(f"{base}.*")]
+    tags = [t.partition(".")[2] for t in timm.list_pretrained(f"{base}.*")] + packaged_tags(base)
     if tag not in tags:
         raise ValueError(f"timm has no pretrained tag {tag!r} for backbone {base!r}; its tags are: {', '.join(tags)}")
     return f"{base}.{tag}"
@@ -63,7 +72,7 @@ def pretrained_normalization(name: str, pretrained_tag: str | None = None) -> di
     ``${timm_pretrained_cfg:<name>,<key>,<tag>}`` resolver, so it can be overridden and is stored with the run.
     ``pretrained_tag`` picks the tag (see :func:`timm_name`).
     """
-    cfg = timm.get_pretrained_cfg(timm_name(name, pretrained_tag))
+    cfg = pretrained_cfg(timm_name(name, pretrained_tag))
     if cfg is None:
         return {k: (list(v) if isinstance(v, list) else v) for k, v in IMAGENET_NORMALIZATION.items()}
     return {
@@ -71,6 +80,20 @@ def pretrained_normalization(name: str, pretrained_tag: str | None = None) -> di
         "std": [float(v) for v in cfg.std],
         "interpolation": str(cfg.interpolation or IMAGENET_NORMALIZATION["interpolation"]),
     }
+
+
+def pretrained_cfg(full: str):
+    """timm's ``PretrainedCfg`` of ``<model>.<tag>``: timm's registry, or a tag whose weights an installed package
+    ships (:mod:`fashionret.models.packaged_weights`)."""
+    return packaged_cfg(full) or timm.get_pretrained_cfg(full)
+
+
+def forget_state_dict(model: nn.Module) -> None:
+    """Drop the packaged weights timm keeps in the model's ``pretrained_cfg`` after loading them (18 MB)."""
+    for attr in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, attr, None)
+        if isinstance(cfg, dict):
+            cfg.pop("state_dict", None)
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -109,7 +132,7 @@ def unreachable_weights_host(name: str) -> str | None:
     Offline, a download fails only after about a minute of retries; a short TCP probe of the host (unless the
     weights are cached, or ``HF_HUB_OFFLINE`` makes the hub fail at once anyway) turns that into seconds.
     """
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or name in PACKAGED:
         return None
     cfg = timm.get_pretrained_cfg(name)
     if cfg is None or _cached_weights(cfg):
@@ -143,13 +166,26 @@ def _reachable(host: str, timeout: float) -> bool:
 
 def weight_kwargs(full: str, pretrained: bool, checkpoint_path: str | None) -> dict:
     """``timm.create_model`` arguments for the weights of ``full`` (``<model>.<tag>``): a local file
-    (``checkpoint_path``, no network), timm's download (``pretrained``; an unreachable host is one sentence now,
-    not after a minute of retries) or none."""
+    (``checkpoint_path``, no network), the weights an installed package ships (a packaged tag, no network),
+    timm's download (``pretrained``; an unreachable host is one sentence now, not after a minute of retries) or
+    none. A packaged tag always passes its own ``pretrained_cfg`` (timm does not know the tag)."""
+    packaged = packaged_cfg(full)
+    cfg = {"pretrained_cfg": packaged} if packaged is not None else {}
     if checkpoint_path:
         path = Path(checkpoint_path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"backbone.checkpoint_path={path} does not exist")
+        if packaged is not None:
+            return {"pretrained": True, "pretrained_cfg": dataclasses.replace(packaged, file=str(path))}
         return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
+    if packaged is not None and pretrained:
+        try:
+            state = packaged_state_dict(full)
+        except PackagedWeightsMissing as err:
+            raise PretrainedWeightsError(str(err)) from None
+        return {"pretrained": True, "pretrained_cfg": dataclasses.replace(packaged, state_dict=state)}
+    if packaged is not None:
+        return {"pretrained": False, **cfg}
     host = unreachable_weights_host(full) if pretrained else None
     if host:
         raise _pretrained_error(full, ConnectionError(f"{host} is not reachable"))
@@ -184,6 +220,7 @@ class Backbone(nn.Module):
         kwargs.update(weight_kwargs(full, pretrained, checkpoint_path))
         try:
             self.body = timm.create_model(full, **kwargs)
+            forget_state_dict(self.body)
         except (OSError, RuntimeError, ValueError, ConnectionError) as err:
             if kwargs["pretrained"] and not checkpoint_path:
                 raise _pretrained_error(full, err) from None

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fashionret.models.backbones import _pretrained_error, timm_name, weight_kwargs
+from fashionret.models.backbones import _pretrained_error, forget_state_dict, timm_name, weight_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class PooledBackbone(nn.Module):
                     raise
                 kwargs.pop("img_size")
                 self.body = timm.create_model(full, **kwargs)
+            forget_state_dict(self.body)
         except (OSError, RuntimeError, ValueError, ConnectionError) as err:
             if kwargs["pretrained"] and not checkpoint_path:
                 raise _pretrained_error(full, err) from None
