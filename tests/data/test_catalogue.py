@@ -232,3 +232,68 @@ def test_readme_catalogue_commands_train(tmp_path):
     assert res["status"] == "ok" and 0 <= res["test"]["top1"] <= 1
     manifest = (tmp_path / "my_catalogue" / "manifest.csv").read_text()
     assert manifest.startswith("path,item_id,split,role\n")  # the imported manifest was used, not replaced
+
+
+def _rows(tree: Path) -> list[dict]:
+    return list(csv.DictReader((tree / "manifest.csv").read_text().splitlines()))
+
+
+def _validate(tree: Path, capsys) -> str:
+    from fashionret.cli.data import main
+
+    rc = main(["validate", "--format", "catalogue", "--root", str(tree), "--skip-images"])
+    return f"rc={rc}\n" + capsys.readouterr().out
+
+
+def test_import_of_17_folders_makes_a_split_that_trains(tmp_path, capsys):
+    """17 item folders: 5 val items (validation ranks), 8 to train (a C=8 batch), validate agrees."""
+    tree = synthesize("catalogue", tmp_path / "t", num_items=17, images_per_item=2, image_size=16, manifest=False)
+    report = import_tree(tree, seed=0)
+    assert report.items == {"train": 8, "val": 5, "test": 4} and not report.problems
+    out = _validate(tree, capsys)
+    assert out.startswith("rc=0") and out.rstrip().endswith("OK") and "NOT TRAINABLE" not in out
+
+
+def test_import_and_validate_name_the_fix_for_a_tree_too_small_to_train(tmp_path, capsys):
+    tree = synthesize("catalogue", tmp_path / "t", num_items=9, images_per_item=8, image_size=16, manifest=False)
+    report = import_tree(tree, seed=0)
+    text = "\n".join(report.lines())
+    assert report.items["train"] < 8 and "NOT TRAINABLE as imported" in text
+    assert "data.classes_per_batch=" in text and "--split photos" in text
+    out = _validate(tree, capsys)
+    assert out.startswith("rc=1") and "NOT TRAINABLE with data=catalogue's defaults" in out
+    assert "data.classes_per_batch=" in out and "PROBLEMS" in out
+    # the advice works: --split photos puts every folder in train and val
+    report = import_tree(tree, seed=0, split="photos", force=True)
+    assert not report.problems and _validate(tree, capsys).rstrip().endswith("OK")
+
+
+def test_import_split_categories_divides_held_out_folders_into_queries_and_gallery(tmp_path):
+    tree = synthesize("catalogue", tmp_path / "t", num_items=17, images_per_item=8, image_size=16, manifest=False)
+    report = import_tree(tree, seed=1, split="categories", test_fraction=0.5, val_fraction=0.25)
+    rows = _rows(tree)
+    test_items = {r["item_id"] for r in rows if r["split"] == "test"}
+    train_items = {r["item_id"] for r in rows if r["split"] == "train"}
+    assert len(test_items) == 8 and not test_items & train_items  # unseen categories
+    for item in test_items:  # every held-out folder: half queries, half gallery
+        roles = [r["role"] for r in rows if r["item_id"] == item]
+        assert roles.count("query") == 4 and roles.count("gallery") == 4
+    val = [r for r in rows if r["split"] == "val"]
+    assert {r["item_id"] for r in val} == train_items  # val: photos of the training folders
+    assert report.roles["test"] == {"query": 32, "gallery": 32} and not report.problems
+    t = parse("catalogue", tree)
+    assert len(t) == 17 * 8 and set(t.split.tolist()) == {"train", "val", "query", "gallery"}
+
+
+def test_import_split_photos_keeps_every_folder_in_every_split(tmp_path):
+    tree = synthesize("catalogue", tmp_path / "t", num_items=6, images_per_item=12, image_size=16, manifest=False)
+    report = import_tree(tree, seed=2, split="photos")
+    rows = _rows(tree)
+    for split in ("train", "val", "test"):
+        assert {r["item_id"] for r in rows if r["split"] == split} == {f"item_{i:05d}" for i in range(6)}
+    assert len({r["path"] for r in rows}) == len(rows) == 72  # each photo once
+    assert report.items == {"train": 6, "val": 6, "test": 6}
+    assert "data.classes_per_batch=6" in "\n".join(report.lines())  # 6 folders < C=8: said, with the fix
+    first = (tree / "manifest.csv").read_text()
+    import_tree(tree, seed=2, split="photos", force=True)
+    assert (tree / "manifest.csv").read_text() == first

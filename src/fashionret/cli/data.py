@@ -4,11 +4,13 @@ examples:
 fashionret-data synth --format F --out DIR [--num-items 40 --images-per-item 4 --image-size 96 --seed 0]
 fashionret-data validate --format F --root DIR [--keep-going] [--skip-images] [--option KEY=VALUE ...]
 fashionret-data stats --format F --root DIR [--keep-going] [--option KEY=VALUE ...]
-fashionret-data import --root DIR [--val-fraction 0.15 --test-fraction 0.25 --seed 0 --force]
+fashionret-data import --root DIR [--split items|categories|photos] [--val-fraction 0.15 --test-fraction 0.25]
+                       [--seed 0 --force]
 
 F is one of the dataset families (deepfashion_inshop, deepfashion_c2s, deepfashion2, street2shop, fashionai,
 deepfashion_attr, zappos50k, catalogue, catalogue_attr). `import` writes DIR/manifest.csv (format catalogue)
-from a folder-per-item tree DIR/<item>/<image>, items split into train/val/test by a seeded shuffle.
+from a folder-per-item tree DIR/<item>/<image>, items (or, --split, categories or photos) split into
+train/val/test by a seeded shuffle.
 """
 
 from __future__ import annotations
@@ -59,7 +61,13 @@ def _import(args: argparse.Namespace) -> int:
 
     try:
         report = import_tree(
-            args.root, args.manifest, args.val_fraction, args.test_fraction, seed=args.seed, force=args.force
+            args.root,
+            args.manifest,
+            args.val_fraction,
+            args.test_fraction,
+            seed=args.seed,
+            force=args.force,
+            split=args.split,
         )
     except (OSError, ValueError) as err:
         print(f"fashionret-data import: {err}", file=sys.stderr)
@@ -175,6 +183,14 @@ def _validate(args: argparse.Namespace) -> int:
     for split in ("train",):
         if not (table.split == split).any():
             print(f"  EMPTY {split} split")
+            problems += 1
+    if args.format == "catalogue":  # what data=catalogue's defaults need to train (fashionret-data import too)
+        from fashionret.data.catalogue import trainability_problems
+
+        held = table.split == "val" if (table.split == "val").any() else np.isin(table.split, ("query", "gallery"))
+        ids = (len(set(table.identity[table.split == "train"].tolist())), len(set(table.identity[held].tolist())))
+        for p in trainability_problems(*ids):
+            print(f"  NOT TRAINABLE with data=catalogue's defaults: {p}")
             problems += 1
     if TASKS[args.format] == "triplet":
         for k, v in table.extras.items():
@@ -348,8 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     im = sub.add_parser("import", help="write DIR/manifest.csv (format catalogue) from a DIR/<item>/<image> tree")
     im.add_argument("--root", required=True, help="the folder holding one sub-folder of images per item")
     im.add_argument("--manifest", default="manifest.csv", help="file name of the manifest written in --root")
-    im.add_argument("--val-fraction", type=float, default=0.15, help="fraction of items for validation")
-    im.add_argument("--test-fraction", type=float, default=0.25, help="fraction of items for the test split")
+    im.add_argument(
+        "--split",
+        choices=("items", "categories", "photos"),
+        default="items",
+        help="items: hold out items (first photo gallery, others queries); categories: a folder is a category, "
+        "hold out folders (their photos half queries, half gallery; val from training folders' photos); photos: "
+        "every folder in every split, its photos divided",
+    )
+    im.add_argument("--val-fraction", type=float, default=0.15, help="fraction of items (photos) for validation")
+    im.add_argument("--test-fraction", type=float, default=0.25, help="fraction of items (photos) for the test split")
     im.add_argument("--seed", type=int, default=0, help="seed of the item shuffle that makes the split")
     im.add_argument("--force", action="store_true", help="replace an existing manifest")
     im.set_defaults(func=_import)
