@@ -138,6 +138,7 @@ class AttributeRetrievalDataModule(RetrievalDataModuleBase):
             labels=labels[tr],
         )
         self._train_attrs, self._train_values = attr[tr], value[tr]
+        self.train_images = table.path[tr]  # with _train_attrs: what eq. 7's target can tell (lit.attribute)
         for stage, sel in (("val", table.split == "val"), ("test", np.isin(table.split, ("query", "gallery")))):
             rows = np.nonzero(sel)[0]
             q, g = query_gallery(table.subset(rows))

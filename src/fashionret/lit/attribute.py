@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from fashionret.eval.attribute import DISTANCES, AttributeMAP, TripletAccuracy, pair_distance, similarity_of
 from fashionret.lit.collapse import MarginCollapseMonitor
 from fashionret.lit.optim import configure_optimizers
-from fashionret.losses.weighted import attribute_classification_loss
+from fashionret.losses.weighted import attribute_classification_loss, classification_floor
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,33 @@ class AttributeRetrievalModule(L.LightningModule):
                 f"model.n_conditions={n_cond} but {dm.family} has {len(names)} attributes ({names}): "
                 f"set model.n_conditions={len(names)}"
             )
+        self._check_classification_target(dm)
         if dm.task == "triplet":  # no MAP here: select checkpoints by triplet accuracy instead
             for cb in self.trainer.callbacks:
                 if getattr(cb, "monitor", None) == "val/mAP":
                     cb.monitor = "val/triplet_acc"
                     log.info("%s monitors val/triplet_acc (Zappos50k has no val/mAP)", type(cb).__name__)
+
+    def _check_classification_target(self, dm) -> None:
+        """Say once when eq. 7's "which attribute" target cannot be learned from the training images (every image
+        carries every attribute: the BCE sits at its entropy floor), with the switch that turns the branch off."""
+        if not getattr(self.model, "switches", {}).get("classification") or getattr(dm, "train_images", None) is None:
+            return
+        n = int(getattr(self.model, "n_conditions", 0) or 0)
+        if n < 2:
+            return
+        floor, blind = classification_floor(dm.train_images, dm._train_attrs, n)
+        self.classification_floor = floor
+        if floor >= 0.95 * blind:
+            log.warning(
+                "the attribute-classification branch (eq. 7) cannot learn on %s: its training images carry (nearly) "
+                "every attribute, so the 'which attribute' target does not depend on the image and its BCE cannot "
+                "fall below %.3f (the entropy floor; %.3f without looking at the image); model.classification=false "
+                "switches the branch off",
+                dm.family,
+                floor,
+                blind,
+            )
 
     def forward(self, images: Tensor, attr: Tensor) -> Tensor:
         return self.forward_with_aux(images, attr)[0]

@@ -31,6 +31,32 @@ def attribute_classification_loss(logits: Tensor, attr: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+def classification_floor(images, attrs, n_attributes: int) -> tuple[float, float]:
+    """The lowest eq. 7 BCE a model can reach on training rows ``(image, attribute)``, and the BCE of predicting
+    the attribute frequencies without looking at the image: ``(floor, blind)``.
+
+    An image annotated with several attributes is trained toward each of them in turn, so the best prediction
+    for attribute ``c`` is the share of the image's rows that carry ``c``; the floor is the mean binary entropy of
+    those shares. When every image carries every attribute the target does not depend on the image and
+    ``floor == blind`` (``h(1/3) = 0.637`` for 3 attributes): the branch cannot learn anything.
+    """
+    import numpy as np
+
+    def h(p):
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+        return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+    images, attrs = np.asarray(images), np.asarray(attrs, dtype=np.int64)
+    _, img = np.unique(images, return_inverse=True)
+    counts = np.zeros((img.max() + 1, n_attributes))
+    np.add.at(counts, (img, attrs), 1.0)
+    share = counts / counts.sum(axis=1, keepdims=True)  # per image: its rows' attribute shares
+    rows = counts.sum(axis=1)
+    floor = float((rows * h(share).mean(axis=1)).sum() / rows.sum())
+    blind = float(h(np.bincount(attrs, minlength=n_attributes) / len(attrs)).mean())
+    return floor, blind
+
+
 class DynamicWeightedLoss(nn.Module):
     """Learned weighting of several losses.
 
