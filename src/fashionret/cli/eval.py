@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_EVAL_KEYS = ("ckpt_path", "run_dir")
+_EVAL_KEYS = ("ckpt_path", "run_dir", "zero_shot")
 _FIT_ONLY_CALLBACKS = ("ModelCheckpoint", "EarlyStopping", "LearningRateMonitor")
 
 
@@ -153,21 +153,52 @@ def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
     return metrics
 
 
-def zero_shot(cfg: DictConfig) -> dict:
-    """Test the model exactly as the config builds it, without training or a checkpoint (``zero_shot=true``):
-    e.g. a timm backbone's pretrained features under ``model=global``. ``results.json`` says so."""
-    from fashionret.cli.common import build, print_locations, report_test
-    from fashionret.utils.checkpoints import CheckpointError
+def zero_shot_config(cfg: DictConfig) -> tuple[DictConfig, str | None]:
+    """The config ``zero_shot=true`` tests, and the run it comes from (None: none).
 
+    With ``run_dir`` (or ``ckpt_path``) it is that run's own config, rebuilt through :func:`run_config` (the
+    trusted path: the package's tree, the allow-list), with the starting weights the run had (its
+    ``backbone.pretrained`` / ``checkpoint_path``; ``backbone.pretrained=false`` here gives its random init) and
+    not the checkpoint's: the run's baseline in one command. Without a run and without ``model=``, the backbone's
+    own pooled features are tested (``model=global model.embedding_dim=null``): an untrained projection or 1x1
+    conv would only mix them at random."""
+    from fashionret.utils.checkpoints import hydra_job_overrides
+
+    user = [o for o in hydra_job_overrides() if _key(o) not in _EVAL_KEYS]
+    user_keys = {_key(o) for o in user}
     if cfg.get("run_dir") or cfg.get("ckpt_path"):
-        raise CheckpointError("zero_shot=true tests the model as built: give no run_dir / ckpt_path with it")
+        run_cfg, info = run_config(cfg)
+        stored = (info.config or {}).get("backbone") or {}
+        with open_dict(run_cfg):
+            for key, default in (("pretrained", False), ("checkpoint_path", None)):
+                given = f"backbone.{key}" in user_keys
+                run_cfg.backbone[key] = cfg.backbone.get(key) if given else stored.get(key, default)
+            run_cfg.ckpt_path = None
+        return run_cfg, str(info.path)
+    if "model" in user_keys:
+        return cfg, None
+    log.info("zero_shot=true without model=: the backbone's pooled features (model=global model.embedding_dim=null)")
+    composed = _compose("eval", [*user, "zero_shot=true", "model=global", "model.embedding_dim=null"])
+    with open_dict(composed):
+        composed.task_name = cfg.task_name
+        composed.paths = cfg.paths.copy()
+    return composed, None
+
+
+def zero_shot(cfg: DictConfig) -> dict:
+    """Test the model exactly as the config builds it, without training or a checkpoint's weights
+    (``zero_shot=true``): a timm backbone's pretrained (or random-init) features, or a run's starting point
+    (:func:`zero_shot_config`). ``results.json`` says so."""
+    from fashionret.cli.common import build, print_locations, report_test
+
+    cfg, run = zero_shot_config(cfg)
     if not cfg.backbone.get("pretrained") and not cfg.backbone.get("checkpoint_path"):
         log.warning("zero_shot=true without pretrained weights (backbone.pretrained=false): random-init features")
     datamodule, lit, trainer = build(cfg)
     trainer.test(lit, datamodule=datamodule, verbose=False)
     metrics = dict(lit.last_test_metrics)
     weights = cfg.backbone.get("checkpoint_path") or ("pretrained" if cfg.backbone.get("pretrained") else "random")
-    report_test(cfg, trainer, datamodule, metrics, {"zero_shot": True, "weights": weights})
+    report_test(cfg, trainer, datamodule, metrics, {"zero_shot": True, "weights": weights, "zero_shot_of_run": run})
     print_locations(cfg, trainer, what="evaluation")
     return metrics
 
@@ -184,7 +215,11 @@ def main(cfg: DictConfig) -> None:
     from fashionret.utils.jobs import run_job
 
     if cfg.get("zero_shot"):
-        run_job(zero_shot, cfg)
+        try:
+            run_job(zero_shot, cfg)
+        except CheckpointError as err:
+            print(f"fashionret-eval: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
         return
     try:
         prepared = run_config(cfg)

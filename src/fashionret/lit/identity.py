@@ -23,6 +23,10 @@ class IdentityRetrievalModule(L.LightningModule):
         topk: k values reported as ``top{k}`` (hit rate, paper 000 eq. 4), plus ``mAP``.
         similarity: ``cosine`` (paper 000) or ``euclidean`` (AHBN) ranking.
         channels_last: run the model in channels-last memory format (faster convolutions on GPUs).
+        backbone_lr: learning rate of the pretrained trunk (``model.backbone``); the optimiser's ``lr`` then
+            applies to the rest (projection, a class-based loss's weights). None: one rate for all.
+        freeze_batchnorm: keep the model's BatchNorm layers in eval mode while training (their running
+            statistics stay the pretrained ones; their affine weights still learn): fine-tuning with small batches.
     """
 
     def __init__(
@@ -36,6 +40,8 @@ class IdentityRetrievalModule(L.LightningModule):
         similarity: str = "cosine",
         channels_last: bool = False,
         log_per_group: bool = True,
+        backbone_lr: float | None = None,
+        freeze_batchnorm: bool = False,
     ):
         super().__init__()
         # callables stay out of the checkpoint so it loads with torch.load(weights_only=True)
@@ -59,6 +65,14 @@ class IdentityRetrievalModule(L.LightningModule):
             # a loss with its own parameters (ArcFace, Proxy-Anchor): sized now, before the optimiser is made
             # and before a checkpoint is restored into it
             self.loss.build(num_classes=dm.num_classes, embedding_size=self.model.embedding_dim)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.hparams.get("freeze_batchnorm"):
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def prepare_for_state_dict(self, state: dict) -> None:
         """Create what a saved ``state`` holds beyond the config (a class-based loss at its saved size)."""
@@ -117,5 +131,9 @@ class IdentityRetrievalModule(L.LightningModule):
     # --- optimisation ----------------------------------------------------------------------------------------
     def configure_optimizers(self):
         return configure_optimizers(
-            self, self.optimizer_factory, self.scheduler_factory, self.hparams.scheduler_interval
+            self,
+            self.optimizer_factory,
+            self.scheduler_factory,
+            self.hparams.scheduler_interval,
+            self.hparams.get("backbone_lr"),
         )

@@ -66,6 +66,7 @@ ALLOWED_TARGETS = frozenset(
         "pytorch_metric_learning.losses.ArcFaceLoss",
         "pytorch_metric_learning.losses.ContrastiveLoss",
         "pytorch_metric_learning.losses.MultiSimilarityLoss",
+        "pytorch_metric_learning.losses.NormalizedSoftmaxLoss",
         "pytorch_metric_learning.losses.ProxyAnchorLoss",
         "pytorch_metric_learning.losses.TripletMarginLoss",
         "pytorch_metric_learning.miners.MultiSimilarityMiner",
