@@ -124,6 +124,31 @@ class IdentityBatchSampler(_EpochSampler, Sampler[list[tuple[int, int]]]):
         return len(self._batches())
 
 
+class ShuffledBatchSampler(IdentityBatchSampler):
+    """Batches of ``batch_size`` images in a seeded random order, every training image once per epoch (a last
+    incomplete batch is dropped): for classification losses (normalised softmax, ArcFace, Proxy-Anchor) that need
+    no positive pair inside a batch. On a category-level catalogue (a few identities of very different sizes) C x N
+    identity batches end when the smallest identity runs out; these use every image. Same ``(index,
+    augmentation_seed)`` pairs, epochs and DDP split as :class:`IdentityBatchSampler`."""
+
+    def __init__(self, labels: Sequence[int], batch_size: int, seed: int = 0, rank: int | None = None, world_size=None):
+        if batch_size < 2:
+            raise ValueError("batch_size must be >= 2")
+        self.n, self.batch_size, self.seed = len(labels), int(batch_size), seed
+        if self.n < self.batch_size:
+            raise ValueError(f"{self.n} training images are fewer than one batch of {self.batch_size}")
+        self._rank, self._world = rank, world_size
+        self.epoch = 0
+        self._cache = None
+
+    def _all_batches(self) -> list[list[tuple[int, int]]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(self.n).tolist()
+        seeds = rng.integers(0, 2**31 - 1, size=self.n).tolist()
+        b = self.batch_size
+        return [list(zip(order[s : s + b], seeds[s : s + b])) for s in range(0, self.n - b + 1, b)]
+
+
 class AttributeTripletSampler(_EpochSampler, Sampler[list[tuple[int, int, int, int, int]]]):
     """Per-epoch (anchor, positive, negative, attribute) triplets for attribute-specific retrieval.
 
