@@ -19,7 +19,7 @@ batch-all triplet from the same pretrained trunk (``sn``, ``dban``), and the att
 class, and ``kids`` where ``photos.csv`` has it; seen protocol only). Each prints mAP / top-1 / top-5 (attribute
 rows: MAP and the chance MAP) and the training loss per epoch from the run's CSV metrics.
 
-    python benchmarks/real_photos.py --root ../shared/realphotos --work /tmp/realphotos_bench
+    python benchmarks/real_photos.py --root ../shared/realphotos --work /tmp/realphotos_bench --max-per-class 60
     python benchmarks/real_photos.py --root ../shared/realphotos --work /tmp/rp --protocols unseen \
         --rows zero_shot,finetune
 
@@ -66,13 +66,20 @@ ATTRIBUTE_ROWS = ("agman", "asenet_v2")
 DEFAULT_ROWS = "chance,random,zero_shot,finetune,multi_similarity,arcface,proxy_anchor,sn,dban,agman,asenet_v2"
 
 
-def link_tree(root: Path, tree: Path) -> Path:
-    """``tree/<class>`` -> ``root/<class>`` links (the manifest is written in ``tree``, the photos stay)."""
-    tree.mkdir(parents=True, exist_ok=True)
+def link_tree(root: Path, tree: Path, max_per_class: int | None = None, seed: int = 0) -> Path:
+    """``tree/<class>/<photo>`` links to ``root``'s photos (the manifest is written in ``tree``, the photos stay
+    where they are); ``max_per_class``: a seeded sample of at most that many photos per class."""
+    import random
+
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        link = tree / d.name
-        if not link.exists():
-            link.symlink_to(d.resolve(), target_is_directory=True)
+        photos = sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
+        if max_per_class and len(photos) > max_per_class:
+            photos = sorted(random.Random(f"{seed}-{d.name}").sample(photos, max_per_class))
+        (tree / d.name).mkdir(parents=True, exist_ok=True)
+        for f in photos:
+            link = tree / d.name / f.name
+            if not link.exists():
+                link.symlink_to(f.resolve())
     return tree
 
 
@@ -132,6 +139,7 @@ def main() -> int:
     ap.add_argument("--rows", default=DEFAULT_ROWS)
     ap.add_argument("--test-fraction", type=float, default=0.53, help="unseen: share of classes held out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-per-class", type=int, default=None, help="a seeded sample of at most N photos a class")
     ap.add_argument("--extra", default="", help="options added to every train command (e.g. trainer.max_epochs=1)")
     ap.add_argument("--table", action="store_true", help="print the table of --work's results and stop")
     args = ap.parse_args()
@@ -141,7 +149,7 @@ def main() -> int:
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     for protocol in args.protocols.split(","):
-        tree = link_tree(args.root, args.work / f"tree_{protocol}")
+        tree = link_tree(args.root, args.work / f"tree_{protocol}", args.max_per_class, args.seed)
         split = "categories" if protocol == "unseen" else "photos"
         imp = f"fashionret-data import --root {tree} --split {split} --seed {args.seed} --force"
         if protocol == "unseen":
