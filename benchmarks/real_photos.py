@@ -171,6 +171,11 @@ def main() -> int:
                 row_data = data
             if kind == "chance":
                 continue  # every other row prints fashionret's chance column beside its numbers
+            if run_dir.exists():  # an earlier run of this row: kept aside, never mixed into this one
+                k = 1
+                while run_dir.with_name(f"{row}.{k}").exists():
+                    k += 1
+                run_dir.rename(run_dir.with_name(f"{row}.{k}"))
             app = "fashionret-eval" if kind == "eval" else "fashionret-train"
             extra = args.extra if kind == "train" else ""
             cmd = f"{app} {opts} {row_data} {extra} logger=csv hydra.run.dir={run_dir}".replace("  ", " ")

@@ -102,6 +102,7 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
             if target.endswith(_FIT_ONLY_CALLBACKS):
                 del run_cfg.callbacks[name]
     keep_run_model_values(run_cfg, info.config, user_keys)
+    keep_run_backbone(run_cfg, info.config, user_keys)
     # every class the evaluation will build, whatever composed it, is allow-listed
     check_targets(OmegaConf.to_container(run_cfg, resolve=False), info.describe(), allow_interpolation=True)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
@@ -127,6 +128,22 @@ def keep_run_model_values(run_cfg: DictConfig, stored: dict | None, user_keys: s
         if run_cfg.model[key] != value:
             log.info("model.%s=%s as the run was trained (the composed config says %s)", key, value, run_cfg.model[key])
             run_cfg.model[key] = value
+
+
+def keep_run_backbone(run_cfg: DictConfig, stored: dict | None, user_keys: set[str]) -> None:
+    """The run's backbone name and tag as it was trained: ``+smoke=cpu`` names the backbone through
+    ``${hydra:runtime.choices.backbone}``, which inside ``fashionret-eval`` is eval's own default (resnet18), not
+    the run's (an ``experiment=`` that picks another). Plain strings only; nothing when ``backbone`` is set here."""
+    bb = (stored or {}).get("backbone")
+    if not isinstance(bb, dict) or "backbone" not in run_cfg or any(k.split(".")[0] == "backbone" for k in user_keys):
+        return
+    for key in ("name", "pretrained_tag"):
+        value = bb.get(key)
+        if isinstance(value, str) and key in run_cfg.backbone and run_cfg.backbone[key] != value:
+            log.info(
+                "backbone.%s=%s as the run was trained (the composed config says %s)", key, value, run_cfg.backbone[key]
+            )
+            run_cfg.backbone[key] = value
 
 
 def evaluate(cfg: DictConfig, info: CheckpointInfo | None = None) -> dict:
