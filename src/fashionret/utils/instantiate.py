@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, open_dict
+
+from fashionret.utils.hydra_job import sweep_group
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ def _job_identity() -> tuple[str | None, str | None]:
     if not HydraConfig.initialized():
         return None, None
     hc = HydraConfig.get()
-    name = hc.job.override_dirname or hc.job.name
-    group = f"{hc.job.config_name}-{Path(hc.sweep.dir).name}" if hc.mode == RunMode.MULTIRUN else None
-    return name, group
+    return hc.job.override_dirname or hc.job.name, sweep_group()
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
