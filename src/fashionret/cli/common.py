@@ -227,8 +227,8 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
 
 
 def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dict[str, float]) -> None:
-    """Final test metrics into each W&B run's summary (the columns of a sweep group's run table) and as a
-    ``test/summary`` table (metric, ours, chance)."""
+    """Final test metrics (``test/<metric>``) and their chance levels (``chance/<metric>``) into each W&B run's
+    summary (the columns of a sweep group's run table) and as a ``test/summary`` table (metric, ours, chance)."""
     for lg in trainer.loggers:
         if type(lg).__name__ != "WandbLogger":
             continue
@@ -236,6 +236,7 @@ def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dic
 
         run = lg.experiment
         run.summary.update({f"test/{k}": v for k, v in metrics.items()})
+        run.summary.update({f"chance/{k}": v for k, v in chance.items()})  # fashionret-tables --wandb-group
         rows = [[k, float(v), chance.get(k)] for k, v in sorted(metrics.items()) if "/" not in k]
         run.log({"test/summary": wandb.Table(columns=["metric", "ours", "chance"], data=rows)})
 

@@ -160,6 +160,8 @@ def collect_wandb(group: str, project: str, api: Any = None) -> list[Job]:
                 error="" if status == "ok" else f"W&B state {state!r}",
                 table=report.get("table") if isinstance(report, dict) else None,
                 model_info=dict(cfg.get("model_info") or {}),
+                overrides=[str(o) for o in (cfg.get("overrides") or [])],  # logged by a multirun job
+                results={"chance": {k[len("chance/") :]: v for k, v in summary.items() if k.startswith("chance/")}},
             )
         )
     return jobs
