@@ -56,7 +56,9 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
                 if lg.get("group") is None:
                     lg.group = group
             os.environ.setdefault("WANDB_SILENT", "true")
-            log.info("W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online")
+            # a multirun prints one `wandb sync` line for all its runs at its end (utils.jobs.SweepSummary)
+            later = "" if group else " (sync later with `wandb sync`)"
+            log.info("W&B logger %r: %s", key, f"offline{later}" if lg.offline else "online")
         logger = hydra.utils.instantiate(lg)
         init = getattr(logger, "_wandb_init", None)
         if isinstance(init, dict) and init.get("anonymous") is None:
