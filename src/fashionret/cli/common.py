@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from fashionret.cli import CONFIG_DIR
+from fashionret.cli.tasks import check_task
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.data.errors import DatasetNotFoundError
 from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
@@ -21,7 +22,6 @@ from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.hydra_job import hydra_job_choices, hydra_job_overrides, is_multirun, sweep_identity
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
-from fashionret.utils.tasks import check_task
 
 log = logging.getLogger(__name__)
 

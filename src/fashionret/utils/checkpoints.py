@@ -33,6 +33,8 @@ import torch
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fashionret.utils.errors import OneSentenceError
+
 # the Hydra job's overrides, config name and choices live below both this module and the callbacks that log
 # them (fashionret.utils.hydra_job); imported here for the checkpoint meta and for callers that import them from
 # this module
@@ -49,7 +51,7 @@ _NOT_STORED = ("hydra",)
 _TRAIN_ONLY_OVERRIDES = ("ckpt_path", "train", "test", "run_dir")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ValueError, OneSentenceError):
     """A checkpoint file cannot be used as asked; the message is one sentence naming file, size and need."""
 
 

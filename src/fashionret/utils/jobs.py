@@ -20,13 +20,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, read_write
 
-from fashionret.data.errors import DatasetFormatError, DatasetNotFoundError
-from fashionret.data.images import ImageReadError
-from fashionret.lit.checkpointing import CheckpointDirError
-from fashionret.lit.divergence import DivergedError
-from fashionret.models.backbones import PretrainedWeightsError
-from fashionret.utils.checkpoints import CheckpointError
-from fashionret.utils.config_checks import ConfigValueError
+from fashionret.utils.errors import OneSentenceError
 from fashionret.utils.hydra_job import hydra_job_overrides
 
 log = logging.getLogger(__name__)
@@ -218,16 +212,9 @@ def release_distributed() -> None:
             os.environ.pop(var, None)
 
 
-ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
-    DatasetNotFoundError,  # a missing dataset: its one line, not a traceback before it
-    PretrainedWeightsError,
-    DivergedError,
-    CheckpointDirError,
-    CheckpointError,
-    ConfigValueError,
-    DatasetFormatError,
-    ImageReadError,
-)
+#: errors whose message is already one sentence for the user (a failed weight download, a diverged run, a bad
+#: checkpoint, a missing dataset, ...): each adds OneSentenceError as a base in its own layer
+ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (OneSentenceError,)
 
 
 def _one_sentence_error(err: BaseException) -> BaseException | None:
