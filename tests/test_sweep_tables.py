@@ -22,7 +22,8 @@ import pytest
 
 from tests.test_readme_commands import BIN, READMES, bash_commands, user_env
 
-pytestmark = pytest.mark.slow  # one 4-job sweep (~40 s on 2 cores), shared by every test of this module
+#: the tests that read the sweep are slow: one 4-job sweep (~40-100 s on 2 shared cores), shared by all of them
+slow = pytest.mark.slow
 
 THIS = "tests/test_sweep_tables.py"
 TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
@@ -69,6 +70,7 @@ def _output(outs: dict, start: str) -> subprocess.CompletedProcess:
     return hit
 
 
+@slow
 def test_the_table_has_one_row_per_lr_with_mean_std_over_two_seeds(sweep):
     _, sweep_dir, outs = sweep
     res = _results(sweep_dir)
@@ -108,6 +110,7 @@ def _shape(line: str) -> str:
     return re.sub(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", "<date>", re.sub(r"\d\.\d{3}", "#", line))
 
 
+@slow
 def test_json_and_csv_formats_sort_and_files(sweep):
     cwd, sweep_dir, outs = sweep
     res = _results(sweep_dir)
@@ -128,6 +131,7 @@ def test_json_and_csv_formats_sort_and_files(sweep):
     assert (sweep_dir / "tables" / "sweep.md").is_file() and (sweep_dir / "tables" / "sweep.csv").is_file()
 
 
+@slow
 def test_a_running_sweep_failed_jobs_and_several_directories(sweep, tmp_path):
     _, sweep_dir, _ = sweep
     copy = tmp_path / "copy"
@@ -142,8 +146,45 @@ def test_a_running_sweep_failed_jobs_and_several_directories(sweep, tmp_path):
     both = _run(["fashionret-tables", str(sweep_dir), str(copy)], tmp_path).stdout
     assert "| 0.001 | 3 (+1 running or killed) |" in both and "| 0.0003 | 3 (+1 failed) |" in both
     assert both.count("repeats the setting and seed of") == 2  # the same seeds twice are said, not hidden
+    # a sweep that has started only its first two jobs (both lr=0.001): the lr column stays, the count says so
+    early = tmp_path / "early"
+    shutil.copytree(sweep_dir, early, ignore=shutil.ignore_patterns("*.ckpt", "wandb", "2", "3"))
+    out = _run(["fashionret-tables", str(early)], tmp_path).stdout
+    assert f"Sweep: `{early}` (2 of 4 jobs started, 2 with results)" in out
+    assert "| optimizer.lr | n | mAP |" in out and "| 0.001 | 2 |" in out and "0.0003" not in out
 
 
+def test_a_wandb_group_is_the_same_table():
+    """``--wandb-group``: the runs' logged ``overrides``, ``test/*`` and ``chance/*`` summary keys (as a multirun
+    job logs them) make the same rows (W&B's API stood in for: no network here)."""
+    from fashionret.tables import collect_wandb, sweep
+
+    class Run:
+        def __init__(self, i, lr, seed, top1, state="finished"):
+            self.id, self.state = f"r{i}", state
+            self.config = {"seed": seed, "overrides": ["+smoke=cpu", f"optimizer.lr={lr}", f"seed={seed}"]}
+            self.summary = {"test/top1": top1, "test/mAP": top1 / 2, "chance/top1": 0.1, "chance/mAP": 0.05}
+
+    class Api:
+        def runs(self, project, filters):
+            assert filters == {"group": "train-2026-01-01_00-00-00"} and project == "me/fashionret"
+            return [
+                Run(0, 0.001, 1, 0.5),
+                Run(1, 0.001, 2, 0.7),
+                Run(2, 0.0003, 1, 0.2),
+                Run(3, 0.0003, 2, 0, "crashed"),
+            ]
+
+    jobs = collect_wandb("train-2026-01-01_00-00-00", "me/fashionret", api=Api())
+    table = sweep.build(jobs, "wandb:train-2026-01-01_00-00-00")
+    assert table.columns == ["optimizer.lr"] and table.fixed == ["+smoke=cpu"] and table.chance_row["top1"] == 0.1
+    fast, slow_ = table.settings
+    assert fast.stats["top1"].mean == pytest.approx(0.6) and fast.stats["top1"].std == pytest.approx(0.1414213562)
+    assert fast.stats["top1"].best and not slow_.stats["top1"].best
+    assert slow_.stats["top1"].n == 1 and slow_.counts() == "1 (+1 failed)"
+
+
+@slow
 def test_plot_writes_one_png_per_val_metric_with_a_colour_per_lr(sweep):
     from PIL import Image
 
@@ -209,6 +250,7 @@ def _wandb_records(path: Path):
             yield rec
 
 
+@slow
 def test_wandb_runs_grouped_by_the_sweep_with_its_varied_keys(sweep):
     _, sweep_dir, outs = sweep
     res = _results(sweep_dir)

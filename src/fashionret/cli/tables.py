@@ -110,7 +110,7 @@ def _main(argv: list[str] | None) -> int:
         if names != ["sweep"]:
             print("fashionret-tables: --table sweep, --sort, --format and --plot go alone", file=sys.stderr)
             return 2
-        return _sweep(args, jobs, source, out)
+        return _sweep(args, jobs, source, out, dirs)
     try:
         specs = [get(n, jobs) for n in names]
     except KeyError as err:
@@ -128,12 +128,17 @@ def _main(argv: list[str] | None) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace, jobs: list, source: str, out: Path) -> int:
+def _sweep(args: argparse.Namespace, jobs: list, source: str, out: Path, dirs: list[Path]) -> int:
     """Any sweep: one row per setting (fashionret.tables.sweep), optionally its validation curves."""
     from fashionret.tables import sweep
+    from fashionret.tables.collect import sweep_plan
 
     try:
-        table = sweep.build(jobs, source, sort=args.sort)
+        plans = [sweep_plan(d) for d in dirs]
+        counts = [n for n, _ in plans]
+        expected = sum(counts) if counts and None not in counts else None  # type: ignore[arg-type]
+        swept = [k for _, keys in plans for k in keys]
+        table = sweep.build(jobs, source, sort=args.sort, expected=expected, swept=swept)
     except KeyError as err:
         print(f"fashionret-tables: {err.args[0]}", file=sys.stderr)
         return 2

@@ -76,6 +76,7 @@ class SweepTable:
     settings: list[Setting]
     chance_row: dict[str, float] | None  # the chance levels when every row shares them
     warnings: list[str] = field(default_factory=list)
+    expected: int | None = None  # jobs the sweep(s) will have when done (None: unknown)
 
 
 def _metrics(jobs: list[Job]) -> list[str]:
@@ -95,14 +96,23 @@ def _sort_value(value: str) -> tuple[int, float | str]:
         return 1, value
 
 
-def build(jobs: list[Job], source: str = "", sort: str | None = None) -> SweepTable:
+def build(
+    jobs: list[Job],
+    source: str = "",
+    sort: str | None = None,
+    expected: int | None = None,
+    swept: list[str] | tuple[str, ...] = (),
+) -> SweepTable:
     """Group ``jobs`` by the overrides that vary (the seed left out) and compute each row's statistics.
 
     ``sort``: a metric (best first) or a column (ascending; numbers as numbers); default: the order the
-    settings first appear in (job-number order).
+    settings first appear in (job-number order). ``expected``: how many jobs the sweep launches in all (a sweep
+    still running has fewer job directories so far); ``swept``: keys its command line sweeps, columns even
+    while the jobs so far share one value.
     """
     ovs = [overrides_dict(j.overrides) for j in jobs]
-    varying = varying_keys([j.overrides for j in jobs])
+    observed = varying_keys([j.overrides for j in jobs])
+    varying = observed + [k for k in dict.fromkeys(swept) if k not in observed and any(k in o for o in ovs)]
     columns = [k for k in varying if k != SEED]
     fixed = [o for o in (jobs[0].overrides if jobs else []) if overrides_dict([o]).keys().isdisjoint(varying)]
     seeds = sorted({str(o.get(SEED, j.seed)) for o, j in zip(ovs, jobs)}, key=_sort_value)
@@ -136,7 +146,7 @@ def build(jobs: list[Job], source: str = "", sort: str | None = None) -> SweepTa
             )
     for m in metrics:
         means = [s.stats[m].mean for s in settings if s.stats[m].n]
-        if len(settings) > 1 and means:
+        if len(means) > 1:  # a best among at least two settings with results
             for s in settings:
                 s.stats[m].best = s.stats[m].n > 0 and s.stats[m].mean == max(means)
     shared = {m: {round(c[m], 9) for c in chances if m in c} for m in metrics}
@@ -151,7 +161,7 @@ def build(jobs: list[Job], source: str = "", sort: str | None = None) -> SweepTa
             settings.sort(key=lambda s: _sort_value(s.values[sort]))
         else:
             raise KeyError(f"--sort {sort!r} is neither a metric {metrics} nor a varying override {columns}")
-    return SweepTable(source, jobs, columns, fixed, seeds, metrics, settings, chance_row, warnings)
+    return SweepTable(source, jobs, columns, fixed, seeds, metrics, settings, chance_row, warnings, expected)
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -161,7 +171,8 @@ def _title(m: str) -> str:
 
 def _header_lines(t: SweepTable) -> list[str]:
     ok = sum(j.status == "ok" for j in t.jobs)
-    lines = [f"Sweep: `{t.source}` ({len(t.jobs)} jobs, {ok} with results)"]
+    started = f"{len(t.jobs)} of {t.expected} jobs started" if t.expected and t.expected > len(t.jobs) else ""
+    lines = [f"Sweep: `{t.source}` ({started or f'{len(t.jobs)} jobs'}, {ok} with results)"]
     if t.fixed:
         lines.append("Fixed in every job: " + " ".join(f"`{o}`" for o in t.fixed))
     if t.seeds and t.seeds != ["None"]:
@@ -282,6 +293,7 @@ def json_table(t: SweepTable) -> str:
     doc = {
         "source": t.source,
         "fixed": t.fixed,
+        "expected_jobs": t.expected,
         "columns": t.columns,
         "seeds": t.seeds,
         "metrics": t.metrics,

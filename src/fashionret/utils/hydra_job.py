@@ -81,6 +81,18 @@ def sweep_varying_keys(sweep_overrides: Iterable[str], job_overrides: Iterable[s
     return [k for k in overrides_dict(job_overrides) if swept.get(k, True)]
 
 
+def basic_sweep_size(sweep_overrides: Iterable[str]) -> int:
+    """How many jobs Hydra's basic sweeper launches for these command-line overrides (the product of the
+    sweep overrides' lengths: ``optimizer.lr=1e-3,3e-4 seed=1,2`` -> 4)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    size = 1
+    for o in OverridesParser.create().parse_overrides([str(o) for o in sweep_overrides]):
+        if o.is_sweep_override():
+            size *= len(list(o.sweep_string_iterator()))
+    return size
+
+
 def sweep_group() -> str | None:
     """The running multirun's group name, ``<config name>-<sweep dir name>`` (``paper000_table2-2026-01-31_12-00-00``;
     ``train-...`` for an ad-hoc ``-m``): what W&B groups a sweep's runs by. None outside a multirun."""
