@@ -93,7 +93,10 @@ def plot_sweep(table: SweepTable, target: Path) -> tuple[list[Path], list[str]]:
         ax.set_title(f"val/{metric} by epoch: thick = mean over seeds, thin = each seed", fontsize=10)
         last = max((x for st in data["settings"] for x in st["mean"]["x"]), default=1)
         ax.set_xlim(0.5, last + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(last, 10)))
+        if last <= 20:
+            ax.set_xticks(range(1, last + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
