@@ -31,6 +31,7 @@ from fashionret.models.packaged_weights import (
     packaged_state_dict,
     packaged_tags,
 )
+from fashionret.utils.errors import OneSentenceError
 
 #: timm's ImageNet constants, used for a model without a pretrained_cfg
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
@@ -96,7 +97,7 @@ def forget_state_dict(model: nn.Module) -> None:
             cfg.pop("state_dict", None)
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(RuntimeError, OneSentenceError):
     """ImageNet weights could not be fetched or read."""
 
 
