@@ -194,23 +194,28 @@ def main() -> int:
 
 
 def print_table(results: Path) -> None:
-    """Markdown: one line per (protocol, row), the latest result of each; chance from the zero-shot row."""
-    latest: dict[tuple[str, str], dict] = {}
+    """Markdown: one line per (protocol, row, options added with --extra), its latest successful result (a
+    failure only where none succeeded); x zero-shot against the protocol's zero-shot row."""
+    latest: dict[tuple[str, str, str], dict] = {}
     for line in results.read_text().splitlines() if results.is_file() else []:
         e = json.loads(line)
-        latest[(e["protocol"], e["row"])] = e
+        extra = " ".join(o for o in e["command"].split() if o.startswith("trainer."))
+        key = (e["protocol"], e["row"], extra)
+        if "mAP" in e or "mAP" not in latest.get(key, {}):
+            latest[key] = e
     print("| protocol | row | mAP | top-1 | top-5 | chance mAP | x zero-shot mAP | CPU s | loss per epoch |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for (protocol, row), e in sorted(latest.items(), key=lambda kv: (kv[0][0], list(ROWS).index(kv[0][1]))):
-        zs = latest.get((protocol, "zero_shot"), {}).get("mAP")
+    for (protocol, row, extra), e in sorted(latest.items(), key=lambda kv: (kv[0][0], list(ROWS).index(kv[0][1]))):
+        label = f"{row} ({extra})" if extra else row
+        zs = latest.get((protocol, "zero_shot", ""), {}).get("mAP")
         if "mAP" not in e:
-            print(f"| {protocol} | {row} | failed (rc {e['rc']}) | | | | | {e['cpu_s']} | |")
+            print(f"| {protocol} | {label} | failed (rc {e['rc']}) | | | | | {e['cpu_s']} | |")
             continue
         ratio = f"{e['mAP'] / zs:.2f}x" if zs and row not in ATTRIBUTE_ROWS else ""
         f = lambda v: f"{v:.3f}" if isinstance(v, float) else "-"  # noqa: E731
         curve = " ".join(f"{v:.3f}" for v in e.get("loss_per_epoch", []))
         print(
-            f"| {protocol} | {row} | {f(e.get('mAP'))} | {f(e.get('top1'))} | {f(e.get('top5'))} | "
+            f"| {protocol} | {label} | {f(e.get('mAP'))} | {f(e.get('top1'))} | {f(e.get('top5'))} | "
             f"{f(e.get('chance_mAP'))} | {ratio} | {e['cpu_s']} | {curve} |"
         )
 

@@ -74,14 +74,14 @@ def test_readme_finetune_and_zero_shot_commands(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
 
     cmd = "fashionret-eval zero_shot=true data=catalogue data.root=my_catalogue backbone=efficientnet_lite0 "
-    out = run_cli([*cmd.split(), "image_size=128x128"], tmp_path)
+    out = run_cli([*cmd.split(), "image_size=128x128"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     pre = json.loads(next(tmp_path.glob("logs/eval/runs/*/results.json")).read_text())
     assert pre["weights"] == "pretrained" and pre["backbone_tag"] == "efficientnet_lite0.pypi_in1k"
     assert "efficientnet_lite0.pypi_in1k (pretrained)" in out.stdout and "Test (catalogue)" in out.stdout
 
     cmd = "fashionret-train experiment=finetune_catalogue data=catalogue data.root=my_catalogue "
-    out = run_cli([*cmd.split(), "hydra.run.dir=logs/finetune", "+smoke=cpu"], tmp_path)
+    out = run_cli([*cmd.split(), "hydra.run.dir=logs/finetune", "+smoke=cpu"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     run_dir = tmp_path / "logs" / "finetune"
     res = json.loads((run_dir / "results.json").read_text())
@@ -90,7 +90,7 @@ def test_readme_finetune_and_zero_shot_commands(tmp_path):
     assert "freeze_batchnorm: true" in cfg and "backbone_lr: 0.0001" in cfg and "train_batches: shuffled" in cfg
 
     evals = set(tmp_path.glob("logs/eval/runs/*/results.json"))
-    out = run_cli(["fashionret-eval", "zero_shot=true", "run_dir=logs/finetune"], tmp_path)
+    out = run_cli(["fashionret-eval", "zero_shot=true", "run_dir=logs/finetune"], tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     zs = json.loads(next(p for p in tmp_path.glob("logs/eval/runs/*/results.json") if p not in evals).read_text())
     assert zs["zero_shot"] is True and "logs/finetune/checkpoints/" in zs["zero_shot_of_run"]
