@@ -199,7 +199,7 @@ def print_table(results: Path) -> None:
     latest: dict[tuple[str, str, str], dict] = {}
     for line in results.read_text().splitlines() if results.is_file() else []:
         e = json.loads(line)
-        extra = " ".join(o for o in e["command"].split() if o.startswith("trainer."))
+        extra = " ".join(o for o in e["command"].split() if o.startswith(("trainer.", "lit.", "optimizer.")))
         key = (e["protocol"], e["row"], extra)
         if "mAP" in e or "mAP" not in latest.get(key, {}):
             latest[key] = e
