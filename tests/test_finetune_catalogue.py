@@ -36,8 +36,11 @@ def test_backbone_lr_and_frozen_batchnorm():
     opt = lit.configure_optimizers()
     lrs = [(g["lr"], sum(p.numel() for p in g["params"])) for g in opt.param_groups]
     assert lrs == [(1e-4, 3 * 4 + 4 + 4 + 4), (1e-3, 4 * 4 + 4)]  # trunk (conv + BN affine), head
-    lit.train()
     bn = lit.model.backbone[1]
+    lit.on_train_batch_start({}, 0)  # Lightning fits without calling train(): the hook freezes them
+    assert lit.model.proj.training and not bn.training
+    bn.train()
+    lit.train()
     assert lit.training and lit.model.proj.training and not bn.training  # statistics stay as loaded
     before = bn.running_mean.clone()
     lit.model(torch.randn(8, 3, 4, 4) + 5)

@@ -68,11 +68,20 @@ class IdentityRetrievalModule(L.LightningModule):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if mode and self.hparams.get("freeze_batchnorm"):
+        if mode:
+            self._freeze_batchnorm()
+        return self
+
+    def _freeze_batchnorm(self) -> None:
+        if self.hparams.get("freeze_batchnorm"):
             for m in self.model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        return self
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Lightning does not call train() before fitting (it restores each module's own mode after validation),
+        # so the BatchNorm layers are put in eval mode here, before every training step
+        self._freeze_batchnorm()
 
     def prepare_for_state_dict(self, state: dict) -> None:
         """Create what a saved ``state`` holds beyond the config (a class-based loss at its saved size)."""
