@@ -10,7 +10,11 @@ An index is a folder::
     shard_00000.npy     float32 rows of items [0, shard_size), [shard_size, 2 shard_size), ...
                         ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute),
                         validated and, for cosine, L2-normalised once, when written
-    approx.faiss        optional: the approximate (or flat) faiss index (:mod:`fashionret.serve.approx`)
+    removed.npy         optional: bool per item, the items ``fashionret-search remove`` took out (skipped by search)
+    approx.faiss        optional, written by a layer above this one (:mod:`fashionret.serve.approx`)
+
+A change in place (:mod:`fashionret.serve.update`) writes the files it changes under generation names
+(``shard_00003.g2.npy``; :mod:`fashionret.serve.store`) and then replaces ``index.json``.
 
 Shards are written atomically one after another, each recorded in ``index.json`` once on disk, so an
 interrupted ``fashionret-search index`` resumes at the first unrecorded shard (recorded shards missing at the
@@ -32,9 +36,7 @@ eval transforms) ties an index to the model that made it: querying it through an
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,16 @@ import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
+from fashionret.serve.store import (
+    SearchIndexError,
+    atomic_write,
+    file_digest,
+    is_generation_of,
+    npy_header,
+    save_npy,
+)
+
+__all__ = ["GalleryIndex", "SearchIndexError", "distances", "file_digest", "shard_name"]
 
 INDEX_FILE = "index.json"
 INDEX_VERSION = 2
@@ -53,46 +65,19 @@ DIGEST_AT_OPEN_BYTES = 32 * 2**20
 SCORE_BUDGET_BYTES = 64 * 2**20
 
 
-class SearchIndexError(ValueError):
-    """An index cannot be used as asked (other model, incomplete, corrupt, attribute missing); one sentence."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would append .npy to a *.tmp name
-        np.save(f, arr)
-
-
 def shard_name(i: int) -> str:
     return f"shard_{i:05d}.npy"
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 * 2**20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _shard_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """``(shape, dtype, data offset)`` from a ``.npy`` header, or one sentence naming the file."""
+    """``(shape, dtype, data offset)`` from a shard's ``.npy`` header, or one sentence naming the file."""
     try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-            offset = f.tell()
-    except (ValueError, OSError, SyntaxError) as err:
-        raise SearchIndexError(f"{path} is not a readable shard (.npy header: {err})") from None
-    if fortran or dtype != np.float32:
-        raise SearchIndexError(f"{path} holds {dtype} {'Fortran-order ' if fortran else ''}data, expected float32")
-    return tuple(shape), dtype, offset
+        shape, dtype, offset = npy_header(path)
+    except SearchIndexError as err:
+        raise SearchIndexError(str(err).replace("readable .npy file", "readable shard")) from None
+    if dtype != np.float32:
+        raise SearchIndexError(f"{path} holds {dtype} data, expected float32")
+    return shape, dtype, offset
 
 
 @dataclass
@@ -102,6 +87,7 @@ class GalleryIndex:
     items: Items
     _shards: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
     _neg_sq: dict[tuple[int, int | None], torch.Tensor] = field(default_factory=dict, repr=False)
+    _removed: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------------ creation
     @classmethod
@@ -145,15 +131,15 @@ class GalleryIndex:
         if root.exists() and any(root.iterdir()):
             raise SearchIndexError(f"--out {root} exists and is not a fashionret index: pass a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
-        _atomic_write(root / OFFSETS_FILE, lambda p: _save_npy(p, offsets))
+        atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
+        atomic_write(root / OFFSETS_FILE, lambda p: save_npy(p, offsets))
         index = cls(root, meta, Items(root / ITEMS_FILE, len(items), len(data), root / OFFSETS_FILE))
         index.save_meta()
         return index
 
     def save_meta(self) -> None:
         text = json.dumps(self.meta, indent=1, sort_keys=True)
-        _atomic_write(self.root / INDEX_FILE, lambda p: p.write_text(text))
+        atomic_write(self.root / INDEX_FILE, lambda p: p.write_text(text))
 
     @classmethod
     def open(cls, root: str | Path, check_digests: bool | None = None) -> GalleryIndex:
@@ -183,6 +169,7 @@ class GalleryIndex:
             raise SearchIndexError(str(err)) from None
         index = cls(root, meta, items)
         index.check_shards()
+        index.removed()  # its shape and count, when there is one
         if check_digests is None:
             check_digests = index.data_bytes() <= DIGEST_AT_OPEN_BYTES
         if check_digests:
@@ -217,7 +204,8 @@ class GalleryIndex:
         return self.written_shards() == self.num_shards
 
     def data_bytes(self) -> int:
-        return int(self.meta["items"]["bytes"]) + sum(int(s["bytes"]) for s in self.meta["shards"])
+        extra = [self.meta["removed"]] if self.meta.get("removed") else []
+        return int(self.meta["items"]["bytes"]) + sum(int(s["bytes"]) for s in self.meta["shards"] + extra)
 
     def write_shard(self, i: int, embeddings: np.ndarray) -> None:
         """Validate (and for cosine L2-normalise) a shard's rows, write it atomically, record it."""
@@ -226,27 +214,32 @@ class GalleryIndex:
             raise ValueError(f"shard {i} of {self.root} must hold {hi - lo} items, got {embeddings.shape[0]}")
         if i != self.written_shards():
             raise ValueError(f"shard {i} of {self.root} written out of order (next is {self.written_shards()})")
+        self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
+        self.meta["shards"].append(self.store_rows(shard_name(i), self.prepare_rows(embeddings, lo)))
+        self.save_meta()
+
+    def prepare_rows(self, embeddings: np.ndarray, lo: int) -> np.ndarray:
+        """Rows ``lo..`` validated (finite, non-zero for cosine) and, for cosine, L2-normalised: float32."""
         emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
         flat = emb.reshape(-1, emb.shape[-1])
         try:
             rows, _ = prepare_gallery(flat, self.similarity)
         except ValueError as err:
             why = str(err).replace("query_emb ", "").replace("gallery_emb ", "")
-            raise ValueError(f"the embeddings of items {lo}..{hi - 1} of {self.root}: {why}") from None
-        arr = np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
-        path = self.root / shard_name(i)
-        self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
-        _atomic_write(path, lambda p: _save_npy(p, arr))
-        self.meta["shards"].append(
-            {
-                "file": shard_name(i),
-                "rows": int(arr.shape[0]),
-                "shape": list(arr.shape),
-                "sha256": file_digest(path),
-                "bytes": path.stat().st_size,
-            }
-        )
-        self.save_meta()
+            raise ValueError(f"the embeddings of items {lo}..{lo + len(emb) - 1} of {self.root}: {why}") from None
+        return np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
+
+    def store_rows(self, name: str, arr: np.ndarray) -> dict[str, Any]:
+        """Write prepared rows as shard file ``name`` (atomically); its ``index.json`` record."""
+        path = self.root / name
+        atomic_write(path, lambda p: save_npy(p, arr))
+        return {
+            "file": name,
+            "rows": int(arr.shape[0]),
+            "shape": list(arr.shape),
+            "sha256": file_digest(path),
+            "bytes": path.stat().st_size,
+        }
 
     def check_shards(self) -> None:
         """Row counts, shapes and sizes of every recorded shard against ``index.json`` (headers only)."""
@@ -258,7 +251,7 @@ class GalleryIndex:
         dims = None
         for i, rec in enumerate(recs):
             path = self.root / rec["file"]
-            if rec["file"] != shard_name(i):
+            if not is_generation_of(rec["file"], shard_name(i)):
                 raise SearchIndexError(f"{self.root / INDEX_FILE}: shard {i} is recorded as {rec['file']}")
             if not path.is_file():
                 raise SearchIndexError(f"{path} is missing ({rec['rows']} rows recorded): index the gallery again")
@@ -289,7 +282,8 @@ class GalleryIndex:
                 f"{self.items.offsets_path} does not match the digest in index.json (edited or replaced since "
                 "indexing): index the gallery again"
             )
-        for rec in self.meta["shards"]:
+        extra = [self.meta["removed"]] if self.meta.get("removed") else []
+        for rec in self.meta["shards"] + extra:
             path = self.root / rec["file"]
             if file_digest(path) != rec["sha256"]:
                 raise SearchIndexError(
@@ -307,7 +301,7 @@ class GalleryIndex:
     def shard(self, i: int) -> torch.Tensor:
         """Shard ``i`` memory-mapped (copy-on-write: never written, never copied), opened once."""
         if i not in self._shards:
-            arr = np.load(self.root / shard_name(i), mmap_mode="c")
+            arr = np.load(self.root / self.meta["shards"][i]["file"], mmap_mode="c")
             self._shards[i] = torch.from_numpy(arr)
         return self._shards[i]
 
@@ -363,33 +357,81 @@ class GalleryIndex:
 
     # --------------------------------------------------------------------------------------------- search
     def search(
-        self, query_emb: torch.Tensor, k: int, attribute: int | None = None, backend: str = "exact"
+        self, query_emb: torch.Tensor, k: int, attribute: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(item indices [Q, k], scores [Q, k])``, best first; scores as the engine computes them (cosine
-        similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`). ``backend="faiss"`` searches
-        the index's persistent faiss index (:mod:`fashionret.serve.approx`)."""
+        """``(item indices [Q, k], scores [Q, k])``, best first, exact; scores as the engine computes them
+        (cosine similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`). Removed items
+        (``fashionret-search remove``) are skipped: each shard is asked for ``k`` plus its removed rows, whose
+        hits are then dropped, so what is left is that shard's exact top-k of the live rows, in order.
+        Approximate backends are layers above (:func:`fashionret.serve.approx.search`)."""
         self.require_complete()
-        if backend == "faiss":
-            from fashionret.serve.approx import load_approx
-
-            return load_approx(self).search(query_emb, k)
-        if backend != "exact":
-            raise ValueError(f"--backend must be 'exact' or 'faiss', got {backend!r}")
         q = prepare_queries(query_emb.float(), self.similarity)
-        k = min(int(k), len(self))
+        k = min(int(k), self.live_count())
+        if k < 1:
+            raise SearchIndexError(f"--index {self.root} has no items left (all {len(self)} removed)")
+        removed = self.removed()
         chunk = max(1, SCORE_BUDGET_BYTES // (4 * self.shard_size))
         out_s, out_i = [], []
         for c0 in range(0, q.shape[0], chunk):
             qc = q[c0 : c0 + chunk]
             scores, indices = [], []
             for i in range(self.num_shards):
-                s, j = topk_prepared(qc, self.rows(i, attribute), k, neg_sq_norms=self._neg_sq_norms(i, attribute))
+                lo, hi = self.shard_range(i)
+                gone = removed[lo:hi] if removed is not None else None
+                extra = int(gone.sum()) if gone is not None else 0
+                if extra == hi - lo:
+                    continue
+                kk = min(k + extra, hi - lo)
+                s, j = topk_prepared(qc, self.rows(i, attribute), kk, neg_sq_norms=self._neg_sq_norms(i, attribute))
+                if extra:
+                    s, j = _drop_rows(s, j, torch.from_numpy(np.array(gone)), k)
                 scores.append(s)
-                indices.append(j + self.shard_range(i)[0])
+                indices.append(j + lo)
             s, j = merge_topk(scores, indices, k)
             out_s.append(s)
             out_i.append(j)
         return torch.cat(out_i), torch.cat(out_s)
+
+    # -------------------------------------------------------------------------------------------- removed
+    def removed(self) -> np.ndarray | None:
+        """Bool ``[num_items]``: rows removed by ``fashionret-search remove`` (``None``: none ever removed)."""
+        rec = self.meta.get("removed")
+        if not rec:
+            return None
+        if self._removed is None:
+            path = self.root / rec["file"]
+            if not is_generation_of(rec["file"], REMOVED_FILE) or not path.is_file():
+                raise SearchIndexError(f"{path} (removed items) is missing or misnamed: index.json names it")
+            shape, dtype, _ = npy_header(path)
+            if shape != (len(self),) or dtype != np.bool_:
+                raise SearchIndexError(f"{path} holds {dtype} {list(shape)}, expected bool [{len(self)}]")
+            arr = np.load(path, mmap_mode="r")
+            if int(arr.sum()) != int(rec["count"]):
+                raise SearchIndexError(
+                    f"{path} marks {int(arr.sum())} items removed, index.json records {rec['count']}"
+                )
+            self._removed = arr
+        return self._removed
+
+    def live_count(self) -> int:
+        return len(self) - int((self.meta.get("removed") or {}).get("count", 0))
+
+
+REMOVED_FILE = "removed.npy"
+
+
+def _drop_rows(s: torch.Tensor, j: torch.Tensor, gone: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` hits per query whose row is not ``gone`` (order kept); short lists padded with
+    ``-inf`` / row 0, which sort after every real hit in :func:`merge_topk`."""
+    dead = gone[j]
+    order = torch.sort(dead.to(torch.int8), dim=1, stable=True).indices
+    s, j, dead = s.gather(1, order), j.gather(1, order), dead.gather(1, order)
+    s = s.masked_fill(dead, float("-inf"))
+    if s.shape[1] < k:
+        pad = k - s.shape[1]
+        s = torch.cat([s, s.new_full((s.shape[0], pad), float("-inf"))], 1)
+        j = torch.cat([j, j.new_zeros((j.shape[0], pad))], 1)
+    return s[:, :k], j[:, :k]
 
 
 def distances(query_emb: torch.Tensor, scores: torch.Tensor, similarity: str) -> torch.Tensor:

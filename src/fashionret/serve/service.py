@@ -28,6 +28,7 @@ import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from fashionret.serve.approx import search as approx_search
 from fashionret.serve.embed import read_rgb
 from fashionret.serve.embedder import QueryEmbedder
 from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
@@ -90,7 +91,7 @@ class SearchService:
 
     def search(self, q: torch.Tensor, k: int, backend: str, attr: int | None) -> dict[str, Any]:
         t0 = time.perf_counter()
-        top, scores = self.index.search(q, k, attribute=attr, backend=backend)
+        top, scores = approx_search(self.index, q, k, attribute=attr, backend=backend)
         shown = distances(q, scores, self.index.similarity)
         results = []
         for r in range(top.shape[1]):
