@@ -47,7 +47,7 @@ def test_add_then_remove_equals_brute_force(kind, tmp_path):
     if kind != "none":
         pytest.importorskip("faiss")
     from fashionret.serve.approx import build_approx
-    from fashionret.serve.approx import search as approx_search
+    from fashionret.serve.backends import search as approx_search
 
     g_all = _clustered(1730, 0)
     g, held_out = g_all[:1700], g_all[1700:]  # queries from the gallery's own distribution

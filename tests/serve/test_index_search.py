@@ -66,7 +66,7 @@ def test_index_time_validation_refuses_nan(tmp_path):
 def test_persistent_faiss_index_recall_is_measured(kind, tmp_path):
     pytest.importorskip("faiss")
     from fashionret.serve.approx import build_approx, load_approx
-    from fashionret.serve.approx import search as approx_search
+    from fashionret.serve.backends import search as approx_search
 
     gen = torch.Generator().manual_seed(2)
     centres = torch.randn(60, 24, generator=gen)

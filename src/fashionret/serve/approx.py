@@ -10,7 +10,7 @@ its recall@10 is measured against the engine's exact top-10 at build time and re
 * ``hnsw``: ``IndexHNSWFlat`` (:data:`HNSW_M` links, ``efConstruction`` :data:`HNSW_EF_CONSTRUCTION`);
   ``efSearch`` is the smallest of 16, 32, ... 1024 whose measured recall@10 reaches ``--recall-target``
   (the largest tried otherwise);
-* ``ivf``: ``IndexIVFFlat`` with ``nlist = 2 sqrt(G)`` lists (10 k-means iterations on at most 32 points per
+* ``ivf``: ``IndexIVFFlat`` with ``nlist = 2 sqrt(G)`` lists (10 k-means iterations on at most 40 points per
   list); ``nprobe`` chosen like ``efSearch``;
 * ``ivfpq``: the compressed option -- ``IndexIVFPQ`` (``D/8`` one-byte sub-codes per vector: 1/32 of the
   float32 rows) whose :data:`RERANK` x k candidates are re-scored exactly from the memory-mapped shards, so the
@@ -46,7 +46,6 @@ from fashionret.serve.store import SearchIndexError, file_record, generation_nam
 
 APPROX_FILE = "approx.faiss"
 KINDS = ("auto", "none", "flat", "hnsw", "ivf", "ivfpq")
-BACKENDS = ("exact", "faiss")
 FLAT_MAX = 100_000
 AUTO_SAMPLE = 50_000
 RECALL_QUERIES = 500
@@ -169,7 +168,7 @@ def _new_index(kind: str, d: int, n: int, metric, train_rows):
         index = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, metric)
         params.update({"pq_m": m, "pq_bits": 8, "rerank": RERANK})
     index.cp.niter = 10  # k-means iterations (faiss's default 25 gains little for search lists)
-    index.train(np.ascontiguousarray(train_rows(min(n, max(32 * nlist, 256 * 39)))))
+    index.train(np.ascontiguousarray(train_rows(min(n, max(40 * nlist, 256 * 39)))))
     return index, params
 
 
@@ -209,8 +208,10 @@ def _cpu_ms_per_query(approx: ApproxIndex, queries: torch.Tensor) -> float:
         faiss.omp_set_num_threads(threads)
 
 
-def _auto(gindex: GalleryIndex, metric, recall_target: float, seed: int) -> tuple[str, dict]:
+def auto_pick(gindex: GalleryIndex, recall_target: float, seed: int = 0) -> tuple[str, dict]:
     """Build hnsw, ivf and ivfpq on a sample of the gallery; the cheapest reaching the target wins."""
+    faiss = import_faiss()
+    metric = faiss.METRIC_INNER_PRODUCT if gindex.similarity == "cosine" else faiss.METRIC_L2
     rng = np.random.default_rng(seed)
     n = len(gindex)
     sample = take_rows(gindex, np.sort(rng.choice(n, size=min(n, AUTO_SAMPLE), replace=False)))
@@ -260,7 +261,7 @@ def build_approx(gindex: GalleryIndex, kind: str = "auto", recall_target: float 
     metric = faiss.METRIC_INNER_PRODUCT if gindex.similarity == "cosine" else faiss.METRIC_L2
     auto = None
     if kind == "auto":
-        kind, auto = _auto(gindex, metric, recall_target, seed)
+        kind, auto = auto_pick(gindex, recall_target, seed)
     t0 = time.perf_counter()
     d = gindex.shard(0).shape[1]
     rng = np.random.default_rng(seed)
@@ -314,6 +315,11 @@ def describe_auto(rec: dict) -> str:
 _CACHE: dict[str, ApproxIndex] = {}
 
 
+def clear_cache() -> None:
+    """Forget the faiss indexes read so far (after a change, or to free their memory)."""
+    _CACHE.clear()
+
+
 def load_approx(gindex: GalleryIndex) -> ApproxIndex:
     """The index's faiss index, read once per process (checked against its recorded size and digest)."""
     from fashionret.serve.store import file_digest
@@ -340,18 +346,3 @@ def load_approx(gindex: GalleryIndex) -> ApproxIndex:
     approx = _CACHE[key]
     approx.gindex = gindex
     return approx
-
-
-def search(
-    gindex: GalleryIndex, query_emb: torch.Tensor, k: int, attribute: int | None = None, backend: str = "exact"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(item indices, scores)`` from the exact engine (``backend="exact"``) or the index's faiss index
-    (``"faiss"``); removed items are skipped by both."""
-    if backend == "exact":
-        return gindex.search(query_emb, k, attribute=attribute)
-    if backend != "faiss":
-        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    gindex.require_complete()
-    if attribute is not None:
-        raise SearchIndexError("--backend faiss: attribute-conditioned indexes are searched exactly")
-    return load_approx(gindex).search(query_emb, k, removed=gindex.removed())

@@ -220,7 +220,7 @@ class GalleryIndex:
 
     def prepare_rows(self, embeddings: np.ndarray, lo: int) -> np.ndarray:
         """Rows ``lo..`` validated (finite, non-zero for cosine) and, for cosine, L2-normalised: float32."""
-        emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        emb = torch.from_numpy(np.array(embeddings, dtype=np.float32))  # a copy: a mapped input stays read-only
         flat = emb.reshape(-1, emb.shape[-1])
         try:
             rows, _ = prepare_gallery(flat, self.similarity)

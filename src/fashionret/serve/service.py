@@ -28,7 +28,8 @@ import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from fashionret.serve.approx import search as approx_search
+from fashionret.serve.backends import available
+from fashionret.serve.backends import search as backend_search
 from fashionret.serve.embed import read_rgb
 from fashionret.serve.embedder import QueryEmbedder
 from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
@@ -52,12 +53,11 @@ class SearchService:
             self.embedder = QueryEmbedder(self.run, embedder)
         for i in range(self.index.num_shards):  # map every shard now, not inside concurrent requests
             self.index.shard(i)
-        self.backends = ["exact"]
-        if (self.index.meta.get("approx") or {"kind": "none"})["kind"] != "none":
+        self.backends = available(self.index)
+        if "faiss" in self.backends:  # read now, not inside the first request
             from fashionret.serve.approx import load_approx
 
             load_approx(self.index)
-            self.backends.append("faiss")
         self.dim = int(self.index.shard(0).shape[-1])
 
     def health(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class SearchService:
             raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k!r}") from None
         if not 1 <= k <= MAX_K:
             raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k}")
-        backend = backend or ("faiss" if "faiss" in self.backends else "exact")
+        backend = backend or ("faiss" if "faiss" in self.backends else "exact")  # engine: only when asked
         if backend not in self.backends:
             raise HTTPException(422, f"backend must be one of {', '.join(self.backends)}, got {backend!r}")
         try:
@@ -91,7 +91,7 @@ class SearchService:
 
     def search(self, q: torch.Tensor, k: int, backend: str, attr: int | None) -> dict[str, Any]:
         t0 = time.perf_counter()
-        top, scores = approx_search(self.index, q, k, attribute=attr, backend=backend)
+        top, scores = backend_search(self.index, q, k, attribute=attr, backend=backend)
         shown = distances(q, scores, self.index.similarity)
         results = []
         for r in range(top.shape[1]):

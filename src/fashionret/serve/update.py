@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fashionret.serve.approx import _CACHE, import_faiss, load_approx, save_faiss
+from fashionret.serve.approx import clear_cache, import_faiss, load_approx, save_faiss
 from fashionret.serve.index import REMOVED_FILE, GalleryIndex, shard_name
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, digest, encode_items, item_name, offsets_of
 from fashionret.serve.store import SearchIndexError, atomic_write, file_record, generation_name, save_npy
@@ -39,7 +39,7 @@ def _commit(gindex: GalleryIndex, meta: dict) -> GalleryIndex:
     gindex.save_meta()
     for name in old - _named_files(meta):
         (gindex.root / name).unlink(missing_ok=True)
-    _CACHE.clear()
+    clear_cache()
     return GalleryIndex.open(gindex.root, check_digests=False)
 
 
