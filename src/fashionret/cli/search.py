@@ -32,7 +32,7 @@ examples:
   fashionret-search serve --index catalogue.idx --port 8000
 """
 
-COMMANDS = ("index", "query", "add", "remove", "verify", "serve")
+COMMANDS = ("index", "query", "add", "remove", "export", "verify", "serve")
 APPROX_KINDS = ("auto", "none", "flat", "hnsw", "ivf", "ivfpq")
 
 
@@ -132,9 +132,10 @@ def parser() -> argparse.ArgumentParser:
     pq.add_argument("--attribute", help="attribute (name or id) for an attribute-conditioned model's index")
     pq.add_argument(
         "--backend",
-        choices=("exact", "faiss"),
+        choices=("exact", "faiss", "engine"),
         default="exact",
-        help="exact engine (default), or the index's persistent faiss index (see index --approx)",
+        help="exact engine (default), the index's persistent faiss index (see index --approx), or the vector "
+        "engine it was exported to (see export)",
     )
     pq.add_argument(
         "--embedder",
@@ -178,6 +179,23 @@ def parser() -> argparse.ArgumentParser:
     )
     _index_arg(pr)
     pr.add_argument("--items", required=True, help="a CSV with an item_id column: the items to remove")
+
+    pe = _command(
+        sub,
+        "export",
+        "copy an index into a vector engine (Milvus: Milvus Lite in the index folder, or a server/cluster)",
+        "Copy an index's live rows into a Milvus collection and record it in index.json; query --backend engine "
+        "(and the service) then search there, and add/remove reach it too. The default is Milvus Lite, a file "
+        "in the index folder; --uri http://host:19530 points the same client code at a Milvus server or "
+        "cluster (a token, if it needs one, from FASHIONRET_MILVUS_TOKEN).",
+        [
+            "export --index vectors.idx",
+            "export --index catalogue.idx --uri http://milvus.internal:19530 --collection shop_2026",
+        ],
+    )
+    _index_arg(pe)
+    pe.add_argument("--uri", default="engine.db", help="a Milvus URL, or a Milvus Lite file name in the index folder")
+    pe.add_argument("--collection", default="fashionret", help="the collection to (re)create (default fashionret)")
 
     pv = _command(
         sub,

@@ -330,6 +330,35 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The index's live rows into a vector engine; then its top-10 against exact search on sampled rows."""
+    import numpy as np
+    import torch
+
+    from fashionret.serve.backends import search
+    from fashionret.serve.engine import export
+    from fashionret.serve.index import GalleryIndex
+
+    index = GalleryIndex.open(args.index)
+    t0 = time.perf_counter()
+    index.meta["engine"] = export(index, args.uri, args.collection)
+    index.save_meta()
+    rec = index.meta["engine"]
+    live = np.flatnonzero(~np.asarray(index.removed())) if index.meta.get("removed") else np.arange(len(index))
+    ids = np.sort(np.random.default_rng(0).choice(live, size=min(len(live), 200), replace=False))
+    from fashionret.serve.approx import take_rows
+
+    q = torch.from_numpy(take_rows(index, ids))
+    k = min(10, len(live))
+    exact, got = search(index, q, k)[0].numpy(), search(index, q, k, backend="engine")[0].numpy()
+    recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, got)]))
+    print(
+        f"exported {rec['rows']} rows of {index.root} to {rec['kind']} {rec['uri']} collection {rec['collection']} "
+        f"in {time.perf_counter() - t0:.1f} s; top-{k} vs exact search on {len(ids)} sampled rows: recall {recall:.4f}"
+    )
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Every check of the index's files, digests included (what opening it skips on large indexes)."""
     from fashionret.serve.approx import load_approx

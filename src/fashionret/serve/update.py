@@ -26,7 +26,7 @@ from fashionret.serve.store import SearchIndexError, atomic_write, file_record, 
 
 def _named_files(meta: dict) -> set[str]:
     names = {meta["items"]["file"], meta["items"]["offsets"]} | {s["file"] for s in meta["shards"]}
-    for key in ("removed", "approx"):
+    for key in ("removed", "approx"):  # (an engine's local file is the engine's, not replaced by a change)
         if (meta.get(key) or {}).get("file"):
             names.add(meta[key]["file"])
     return names
@@ -100,6 +100,11 @@ def add_rows(gindex: GalleryIndex, items: list[dict], embeddings: np.ndarray) ->
             "rows": n0 + m,
             "added_since_build": int(approx.get("added_since_build", 0)) + m,
         }
+    if meta.get("engine"):
+        from fashionret.serve.engine import sync
+
+        added = (np.arange(n0, n0 + m), new_rows.reshape(m, -1))
+        meta["engine"] = {**sync(gindex, meta["engine"], added, None), "generation": gen}
     meta["changes"] = [*gindex.meta.get("changes", []), {"generation": gen, "added": m}]
     return _commit(gindex, meta)
 
@@ -135,5 +140,10 @@ def remove_items(gindex: GalleryIndex, item_ids: list[tuple[str, str]]) -> tuple
     if int(mask.sum()) == len(gindex):
         raise SearchIndexError(f"removing these items would leave --index {gindex.root} empty: index again instead")
     meta = {**gindex.meta, "generation": gen, "removed": _write_removed(gindex, mask, gen)}
+    if meta.get("engine"):
+        from fashionret.serve.engine import sync
+
+        gone = np.flatnonzero(mask if old is None else mask & ~np.asarray(old))
+        meta["engine"] = {**sync(gindex, meta["engine"], None, gone), "generation": gen}
     meta["changes"] = [*gindex.meta.get("changes", []), {"generation": gen, "removed": count}]
     return _commit(gindex, meta), count
