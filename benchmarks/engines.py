@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from search import Vectors  # noqa: E402
+from search import Vectors
 
-from fashionret.eval import topk_neighbours  # noqa: E402
+from fashionret.eval import topk_neighbours
 
 
 def cpu_all() -> float:
@@ -116,7 +116,9 @@ def main() -> None:
     q = vec.queries(args.queries).numpy()
     truth = topk_neighbours(torch.from_numpy(q), torch.from_numpy(g), args.k)[0].numpy()
     print(f"clustered vectors N={args.n} D={args.dim}, {args.queries} held-out queries, top-{args.k}")
-    print("| engine | load s | recall@10 vs exact | p50 wall ms | p99 wall ms | CPU ms/query (all processes) | disk MB |")
+    print(
+        "| engine | load s | recall@10 vs exact | p50 wall ms | p99 wall ms | CPU ms/query (all processes) | disk MB |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.engines:
         root = Path(tempfile.mkdtemp(prefix=f"engine_{name}_"))

@@ -226,6 +226,39 @@ def thread_cpu_ms(fn, queries: torch.Tensor, k: int) -> list[float]:
     return out
 
 
+def service_load(root: Path, queries: torch.Tensor, k: int, requests: int, workers: int) -> str:
+    """A bounded loopback load test of ``fashionret-search serve``'s app on the index (its default backend):
+    ``requests`` embedding queries from ``workers`` concurrent keep-alive clients; queries/s and latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    server, client = start_service(root)
+    client.close()
+    port = server.servers[0].sockets[0].getsockname()[1]
+    local = threading.local()
+
+    def one(i: int) -> float:
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        t0 = time.perf_counter()
+        r = local.c.post("/api/search", json={"embedding": queries[i % len(queries)].tolist(), "k": k})
+        assert r.status_code == 200, r.text
+        return time.perf_counter() - t0
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(2 * workers)))  # warm-up
+        t0 = time.perf_counter()
+        lat = np.array(list(pool.map(one, range(requests)))) * 1000
+        wall = time.perf_counter() - t0
+    server.should_exit = True
+    return (
+        f"service load ({requests} embedding queries, {workers} concurrent clients, loopback): "
+        f"{requests / wall:.1f} queries/s, latency p50 {np.percentile(lat, 50):.1f} ms, p99 "
+        f"{np.percentile(lat, 99):.1f} ms (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
 def approx_table(n: int, kind_vectors: str, args) -> None:
     """Per approximate index kind: build time, memory, recall@10 against exact on held-out queries, and
     single-query p50/p99 CPU-ms on one thread."""
@@ -288,6 +321,10 @@ def approx_table(n: int, kind_vectors: str, args) -> None:
         sys.stdout.flush()
         del approx
         clear_cache()
+    if args.load_requests:
+        faiss.omp_set_num_threads(1)
+        torch.set_num_threads(1)
+        print(service_load(root, queries, args.k, args.load_requests, args.load_clients))
     print(f"(peak RSS of the process so far: {status_kb('VmHWM') / 2**20:.2f} GiB)")
 
 
@@ -317,6 +354,8 @@ def main() -> None:
     p.add_argument("--recall-target", type=float, default=0.95)
     p.add_argument("--build-threads", type=int, default=2, help="with --vectors: threads while building")
     p.add_argument("--workdir", default="/tmp/fashionret_search_bench", help="with --vectors: index folders (reused)")
+    p.add_argument("--load-requests", type=int, default=0, help="with --vectors: a service load test after the kinds")
+    p.add_argument("--load-clients", type=int, default=8)
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     for n in args.sizes:
