@@ -45,7 +45,7 @@ def _image_items(folder: str) -> list[dict]:
     items = []
     for p in list_images(folder):
         p = p.resolve()
-        item_id = p.parent.relative_to(root).as_posix() if p.parent != root else p.stem
+        item_id = p.parent.name if p.parent != root else p.stem
         items.append({"path": str(p), "label": None, "item_id": item_id})
     return items
 
