@@ -53,6 +53,7 @@ def vector_files(tmp_path):
     return tmp_path, g, names
 
 
+@pytest.mark.slow
 def test_index_query_add_remove_equal_brute_force(vector_files):
     cwd, g, names = vector_files
     q = np.load(cwd / "Q.npy")
@@ -84,6 +85,7 @@ def test_index_query_add_remove_equal_brute_force(vector_files):
     assert bad.returncode == 2 and "BAD.csv line 3: item_id 'nope' is not in --index" in bad.stderr
 
 
+@pytest.mark.slow
 def test_engine_export_equals_exact_in_local_mode(vector_files):
     pytest.importorskip("pymilvus")
     cwd, g, names = vector_files

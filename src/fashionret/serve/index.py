@@ -46,11 +46,13 @@ import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
+from fashionret.serve.scores import distances, drop_rows
 from fashionret.serve.store import (
     SearchIndexError,
     atomic_write,
     file_digest,
     is_generation_of,
+    load_mask,
     npy_header,
     save_npy,
 )
@@ -63,21 +65,11 @@ INDEX_VERSION = 2
 DIGEST_AT_OPEN_BYTES = 32 * 2**20
 #: Score-matrix budget for one (query chunk x shard) product.
 SCORE_BUDGET_BYTES = 64 * 2**20
+REMOVED_FILE = "removed.npy"
 
 
 def shard_name(i: int) -> str:
     return f"shard_{i:05d}.npy"
-
-
-def _shard_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """``(shape, dtype, data offset)`` from a shard's ``.npy`` header, or one sentence naming the file."""
-    try:
-        shape, dtype, offset = npy_header(path)
-    except SearchIndexError as err:
-        raise SearchIndexError(str(err).replace("readable .npy file", "readable shard")) from None
-    if dtype != np.float32:
-        raise SearchIndexError(f"{path} holds {dtype} data, expected float32")
-    return shape, dtype, offset
 
 
 @dataclass
@@ -255,7 +247,7 @@ class GalleryIndex:
                 raise SearchIndexError(f"{self.root / INDEX_FILE}: shard {i} is recorded as {rec['file']}")
             if not path.is_file():
                 raise SearchIndexError(f"{path} is missing ({rec['rows']} rows recorded): index the gallery again")
-            shape, dtype, offset = _shard_header(path)
+            shape, dtype, offset = npy_header(path, what="shard", dtype=np.float32)
             lo, hi = self.shard_range(i)
             if shape[0] != rec["rows"] or shape[0] != hi - lo:
                 raise SearchIndexError(
@@ -384,7 +376,7 @@ class GalleryIndex:
                 kk = min(k + extra, hi - lo)
                 s, j = topk_prepared(qc, self.rows(i, attribute), kk, neg_sq_norms=self._neg_sq_norms(i, attribute))
                 if extra:
-                    s, j = _drop_rows(s, j, torch.from_numpy(np.array(gone)), k)
+                    s, j = drop_rows(s, j, torch.from_numpy(np.array(gone)), k)
                 scores.append(s)
                 indices.append(j + lo)
             s, j = merge_topk(scores, indices, k)
@@ -399,44 +391,10 @@ class GalleryIndex:
         if not rec:
             return None
         if self._removed is None:
-            path = self.root / rec["file"]
-            if not is_generation_of(rec["file"], REMOVED_FILE) or not path.is_file():
-                raise SearchIndexError(f"{path} (removed items) is missing or misnamed: index.json names it")
-            shape, dtype, _ = npy_header(path)
-            if shape != (len(self),) or dtype != np.bool_:
-                raise SearchIndexError(f"{path} holds {dtype} {list(shape)}, expected bool [{len(self)}]")
-            arr = np.load(path, mmap_mode="r")
-            if int(arr.sum()) != int(rec["count"]):
-                raise SearchIndexError(
-                    f"{path} marks {int(arr.sum())} items removed, index.json records {rec['count']}"
-                )
-            self._removed = arr
+            if not is_generation_of(rec["file"], REMOVED_FILE):
+                raise SearchIndexError(f"{self.root / INDEX_FILE} names {rec['file']!r} as its removed-items mask")
+            self._removed = load_mask(self.root / rec["file"], len(self), int(rec["count"]))
         return self._removed
 
     def live_count(self) -> int:
         return len(self) - int((self.meta.get("removed") or {}).get("count", 0))
-
-
-REMOVED_FILE = "removed.npy"
-
-
-def _drop_rows(s: torch.Tensor, j: torch.Tensor, gone: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``k`` hits per query whose row is not ``gone`` (order kept); short lists padded with
-    ``-inf`` / row 0, which sort after every real hit in :func:`merge_topk`."""
-    dead = gone[j]
-    order = torch.sort(dead.to(torch.int8), dim=1, stable=True).indices
-    s, j, dead = s.gather(1, order), j.gather(1, order), dead.gather(1, order)
-    s = s.masked_fill(dead, float("-inf"))
-    if s.shape[1] < k:
-        pad = k - s.shape[1]
-        s = torch.cat([s, s.new_full((s.shape[0], pad), float("-inf"))], 1)
-        j = torch.cat([j, j.new_zeros((j.shape[0], pad))], 1)
-    return s[:, :k], j[:, :k]
-
-
-def distances(query_emb: torch.Tensor, scores: torch.Tensor, similarity: str) -> torch.Tensor:
-    """What to print per result: the cosine similarity, or the Euclidean distance ``||q - g||``."""
-    if similarity == "cosine":
-        return scores
-    q2 = (query_emb.float() ** 2).sum(1, keepdim=True)
-    return (q2 - scores).clamp_min(0).sqrt()

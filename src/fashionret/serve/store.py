@@ -60,16 +60,31 @@ def is_generation_of(name: str, base: str) -> bool:
     return re.fullmatch(rf"{re.escape(stem)}(\.g[1-9][0-9]*)?\.{re.escape(ext)}", name) is not None
 
 
-def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """``(shape, dtype, data offset)`` from a ``.npy`` header, or one sentence naming the file."""
+def npy_header(path: Path, what: str = ".npy file", dtype=None) -> tuple[tuple[int, ...], np.dtype, int]:
+    """``(shape, dtype, data offset)`` from a ``.npy`` header (C order; ``dtype`` if given), or one sentence
+    naming the file."""
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
+            shape, fortran, found = read(f)
             offset = f.tell()
     except (ValueError, OSError, SyntaxError) as err:
-        raise SearchIndexError(f"{path} is not a readable .npy file (header: {err})") from None
-    if fortran:
-        raise SearchIndexError(f"{path} holds Fortran-order data, expected C order")
-    return tuple(shape), dtype, offset
+        raise SearchIndexError(f"{path} is not a readable {what} (.npy header: {err})") from None
+    if fortran or (dtype is not None and found != dtype):
+        want = np.dtype(dtype) if dtype is not None else found
+        raise SearchIndexError(f"{path} holds {found} {'Fortran-order ' if fortran else ''}data, expected {want}")
+    return tuple(shape), found, offset
+
+
+def load_mask(path: Path, n: int, count: int) -> np.ndarray:
+    """A bool ``[n]`` mask file (memory-mapped) with exactly ``count`` rows set, or one sentence naming it."""
+    if not path.is_file():
+        raise SearchIndexError(f"{path} (removed items) is missing: index.json names it")
+    shape, dtype, _ = npy_header(path)
+    if shape != (n,) or dtype != np.bool_:
+        raise SearchIndexError(f"{path} holds {dtype} {list(shape)}, expected bool [{n}]")
+    arr = np.load(path, mmap_mode="r")
+    if int(arr.sum()) != count:
+        raise SearchIndexError(f"{path} marks {int(arr.sum())} items removed, index.json records {count}")
+    return arr
