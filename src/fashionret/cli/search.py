@@ -175,7 +175,10 @@ def parser() -> argparse.ArgumentParser:
         "remove items from an index in place (every row of each named item)",
         "Remove items from a complete index without rebuilding it: every row whose item_id is listed is skipped "
         "by exact and faiss search from then on. An item_id the index does not hold is an error naming its line.",
-        ["remove --index vectors.idx --items GONE.csv   # a CSV with an item_id column"],
+        [
+            "remove --index vectors.idx --items GONE.csv   # a CSV with an item_id column",
+            "remove --index catalogue.idx --items discontinued.csv   # image items are named by their folder",
+        ],
     )
     _index_arg(pr)
     pr.add_argument("--items", required=True, help="a CSV with an item_id column: the items to remove")
