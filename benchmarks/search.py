@@ -288,6 +288,8 @@ def approx_table(n: int, kind_vectors: str, args) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     sys.stdout.flush()
     for kind in args.kinds:
+        if kind == "keep":  # the faiss index already in the folder (e.g. for --load-requests alone)
+            continue
         if kind == "auto":
             t0, c0 = time.perf_counter(), cpu()
             _, auto = auto_pick(index, args.recall_target, args.seed)
@@ -349,7 +351,12 @@ def main() -> None:
         help="the approximate-index table instead (per --kinds: build, memory, recall on held-out queries, "
         "single-query CPU-ms) on these vector kinds (see Vectors)",
     )
-    p.add_argument("--kinds", nargs="+", default=["hnsw", "ivf", "ivfpq", "auto"], help="with --vectors")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["hnsw", "ivf", "ivfpq", "auto"],
+        help="with --vectors (keep: build nothing, use the folder's faiss index)",
+    )
     p.add_argument("--queries", type=int, default=1000, help="with --vectors: held-out queries")
     p.add_argument("--recall-target", type=float, default=0.95)
     p.add_argument("--build-threads", type=int, default=2, help="with --vectors: threads while building")
