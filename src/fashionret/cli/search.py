@@ -34,6 +34,7 @@ examples:
 
 COMMANDS = ("index", "query", "add", "remove", "export", "verify", "serve")
 APPROX_KINDS = ("auto", "none", "flat", "hnsw", "ivf", "ivfpq")
+BACKENDS = ("exact", "faiss", "engine")
 
 
 def _command(sub, name: str, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
@@ -55,6 +56,10 @@ def _index_arg(p: argparse.ArgumentParser) -> None:
 def _run_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
     default = "" if required else " (default: the run that made the index)"
     p.add_argument("--run", required=required, help=f"a fashionret-train run directory or checkpoint{default}")
+
+
+def _embedder_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--embedder", choices=("auto", "onnx", "torch"), default="auto", help=help)
 
 
 def _vectors_args(p: argparse.ArgumentParser, items_help: str) -> None:
@@ -130,19 +135,12 @@ def parser() -> argparse.ArgumentParser:
     pq.add_argument("--embeddings", help="query with the rows of a .npy float array [queries, dim] instead")
     pq.add_argument("--k", type=int, default=10, help="results per query (default 10)")
     pq.add_argument("--attribute", help="attribute (name or id) for an attribute-conditioned model's index")
-    pq.add_argument(
-        "--backend",
-        choices=("exact", "faiss", "engine"),
-        default="exact",
-        help="exact engine (default), the index's persistent faiss index (see index --approx), or the vector "
-        "engine it was exported to (see export)",
-    )
-    pq.add_argument(
-        "--embedder",
-        choices=("auto", "onnx", "torch"),
-        default="auto",
-        help="query images through the run's checked ONNX export when it has one (auto), always (onnx) or "
-        "eager PyTorch (torch)",
+    backends = "exact engine (default), the index's persistent faiss index (see index --approx), or the vector "
+    pq.add_argument("--backend", choices=BACKENDS, default="exact", help=backends + "engine it was exported to")
+    _embedder_arg(
+        pq,
+        "query images through the run's checked ONNX export when it has one (auto), always (onnx) or eager "
+        "PyTorch (torch)",
     )
     _run_arg(pq)
     pq.add_argument("--limit", type=int, default=0, help="with --data: only the first N queries")
@@ -230,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     ps.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ps.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     _run_arg(ps)
-    ps.add_argument("--embedder", choices=("auto", "onnx", "torch"), default="auto", help="as for query")
+    _embedder_arg(ps, "as for query")
     return p
 
 

@@ -46,6 +46,17 @@ MAX_OFFSET = 900
 access_log = logging.getLogger("fashionret.access")
 
 
+def _bounded_int(name: str, value: Any, default: int, lo: int, hi: int) -> int:
+    """A request's integer field (a form sends strings), or a 422 with one sentence."""
+    try:
+        out = int(value if value not in (None, "") else default)
+    except (TypeError, ValueError):
+        raise HTTPException(422, f"{name} must be an integer from {lo} to {hi}, got {value!r}") from None
+    if not lo <= out <= hi:
+        raise HTTPException(422, f"{name} must be an integer from {lo} to {hi}, got {out}")
+    return out
+
+
 class SearchService:
     """What the app holds: the index (shards mapped once), the run's query embedder, the faiss index."""
 
@@ -81,21 +92,10 @@ class SearchService:
         }
 
     def _offset(self, offset: Any) -> int:
-        try:
-            offset = int(offset if offset not in (None, "") else 0)
-        except (TypeError, ValueError):
-            raise HTTPException(422, f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}") from None
-        if not 0 <= offset <= MAX_OFFSET:
-            raise HTTPException(422, f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset}")
-        return offset
+        return _bounded_int("offset", offset, 0, 0, MAX_OFFSET)
 
     def _options(self, k: Any, backend: Any, attribute: Any) -> tuple[int, str, int | None]:
-        try:
-            k = int(k if k not in (None, "") else 10)
-        except (TypeError, ValueError):
-            raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k!r}") from None
-        if not 1 <= k <= MAX_K:
-            raise HTTPException(422, f"k must be an integer from 1 to {MAX_K}, got {k}")
+        k = _bounded_int("k", k, 10, 1, MAX_K)
         backend = backend or ("faiss" if "faiss" in self.backends else "exact")  # engine: only when asked
         if backend not in self.backends:
             raise HTTPException(422, f"backend must be one of {', '.join(self.backends)}, got {backend!r}")
