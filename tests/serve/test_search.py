@@ -53,6 +53,7 @@ def test_index_then_query_returns_each_query_first(trained_run, gallery_folder, 
     assert len(results) == 3
     for q, res in zip(queries, results):
         assert res["topk"][0]["path"] == str(q.resolve())
+        assert res["topk"][0]["item_id"] == q.parent.name  # an image is named by its folder (never "-")
         assert res["topk"][0]["cosine"] == pytest.approx(1.0, abs=1e-5)
         assert len(res["topk"]) == 5
         assert [h["cosine"] for h in res["topk"]] == sorted((h["cosine"] for h in res["topk"]), reverse=True)
