@@ -197,6 +197,7 @@ def test_page_in_headless_chromium(served, catalogue):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  f"--user-data-dir={profile}", "--window-size=1200,900"):  # fmt: skip
         opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's script errors, read at the end
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=opts)
     try:
         driver.get(url + "/")
@@ -244,6 +245,8 @@ def test_page_in_headless_chromium(served, catalogue):
             )
         )
         assert any('"GET /api/items/' in ln and '/image" 404' in ln for ln in log)
+        errors = [e for e in driver.get_log("browser") if e["source"] == "javascript"]
+        assert not errors, errors
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -31,12 +31,21 @@ PAGE = """<!doctype html>
 <body>
 <h1>fashionret search</h1>
 <p id="about">loading...</p>
-<div id="drop">Drop a photo here, or <input type="fi<script>
+<div id="drop">Drop a photo here, or <input type="file" id="file" accept="image/*">
+ &nbsp; top <input type="number" id="k" value="10" min="1" max="100" style="width:4em">
+ <span id="attr-box" hidden>&nbsp; attribute <select id="attribute"></select></span>
+</div>
+<div id="status"></div>
+<div id="query"></div>
+<div id="grid"></div>
+<button id="more" hidden>more</button>
+<script>
 const $ = (id) => document.getElementById(id);
 let last = null;  // the current search: {body (FormData or JSON), shown}
 fetch("/api/health").then(r => r.json()).then(h => {
   $("about").textContent = `${h.items} items, model ${h.model}, ${h.similarity} similarity, ` +
-    `queries embedded with ${h.embedder}, search: ${h.backends.join(" / ")} -- click a result to search with it`;
+    (h.embedder ? `queries embedded with ${h.embedder}` : "embedding queries only") +
+    `, search: ${h.backends.join(" / ")} -- click a result to search with it`;
   if (h.attribute_conditioned) {
     $("attr-box").hidden = false;
     const names = h.attribute_names.length ? h.attribute_names : [...Array(8).keys()].map(String);
@@ -122,12 +131,6 @@ $("more").addEventListener("click", () => {
 $("file").addEventListener("change", e => { if (e.target.files.length) search(e.target.files[0]); });
 const drop = $("drop");
 drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", e => {
-  e.preventDefault(); drop.classList.remove("over");
-  if (e.dataTransfer.files.length) search(e.dataTransfer.files[0]);
-});
-EventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", e => {
   e.preventDefault(); drop.classList.remove("over");
