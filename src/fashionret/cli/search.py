@@ -42,7 +42,9 @@ def _data_split(run: TrainedRun, split: str):
 
     from fashionret.serve.index import SearchIndexError
 
-    dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
+    from fashionret.utils.confine import read_only_data
+
+    dm = hydra.utils.instantiate(OmegaConf.create(read_only_data(run.config["data"])))
     dm.setup("test")
     if split not in dm.datasets:
         raise SearchIndexError(f"--data {split}: the run's data ({dm.family}) has splits {sorted(dm.datasets)}")

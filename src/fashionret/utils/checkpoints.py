@@ -293,7 +293,7 @@ def replayable_overrides(overrides: Sequence[str]) -> list[str]:
     keep = []
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
-        if key in _TRAIN_ONLY_OVERRIDES or key.startswith("hydra."):
+        if key in _TRAIN_ONLY_OVERRIDES or key == "hydra" or key.startswith(("hydra.", "hydra/")):
             continue
         keep.append(o)
     return keep

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from omegaconf import OmegaConf
 
@@ -56,6 +57,8 @@ def _backbone_option_tag(choice: str):
 
     from fashionret.utils.resources import resource_dir
 
+    if not re.fullmatch(r"[A-Za-z0-9_]+", str(choice)):  # an option name, never a path (../../x)
+        raise ValueError(f"backbone_option_tag: {choice!r} is not a backbone option name")
     path = resource_dir("conf") / "backbone" / f"{choice}.yaml"
     return (yaml.safe_load(path.read_text()) or {}).get("pretrained_tag") if path.is_file() else None
 
