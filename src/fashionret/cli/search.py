@@ -41,7 +41,6 @@ def _data_split(run: TrainedRun, split: str):
     from omegaconf import OmegaConf
 
     from fashionret.serve.index import SearchIndexError
-
     from fashionret.utils.confine import read_only_data
 
     dm = hydra.utils.instantiate(OmegaConf.create(read_only_data(run.config["data"])))

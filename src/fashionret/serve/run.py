@@ -101,8 +101,8 @@ def load_run(run: str | Path, what: str = "--run") -> TrainedRun:
         )
     check_stored_run(info.meta, info.describe())  # nothing outside the package's tree and allow-list is built
     roots = [working_root(), run_folder(info.path)]  # and what is built writes nowhere else
-    for part in ("lit", "data"):
-        check_write_folders(info.config.get(part), info.describe(), roots, prefix=part)
+    check_write_folders(info.config["lit"], info.describe(), roots, prefix="lit")
+    check_write_folders((info.config.get("data") or {}).get("transforms"), info.describe(), roots, "data.transforms")
     cfg = OmegaConf.create(info.config)
     bb = cfg.lit.model.get("backbone")
     if bb is not None:
