@@ -65,11 +65,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.images:
         files = list_images(args.images)
         items = [{"path": str(p.resolve()), "label": None} for p in files]
-        source = {"images": str(Path(args.images).resolve())}
+        source = {"images": str(Path(args.images).resolve()), "image_root": str(Path(args.images).resolve())}
         dataset = None
     else:
         dataset, items, names = _data_split(run, args.data)
-        source = {"data": args.data, "family": run.config["data"].get("family")}
+        root = str(Path(dataset.table.image_root).resolve())  # the images GET /api/items/{i}/image may serve
+        source = {"data": args.data, "family": run.config["data"].get("family"), "image_root": root}
     index = GalleryIndex.create(args.out, run.describe(), source, items, args.shard_size)
     if names and not index.meta.get("attribute_names"):
         index.meta["attribute_names"] = names

@@ -44,6 +44,7 @@ import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
+from fashionret.serve.safety import check_finite_rows, check_index_files
 
 INDEX_FILE = "index.json"
 INDEX_VERSION = 2
@@ -174,6 +175,7 @@ class GalleryIndex:
                 f"{path} is an index of format version {version}, this fashionret reads version {INDEX_VERSION}: "
                 "index the gallery again"
             )
+        check_index_files(root, meta)  # its own files only: no absolute path, no '..', no symlink out
         rec = meta["items"]
         try:
             items = Items(root / rec["file"], int(meta["num_items"]), int(rec["bytes"]), root / rec["offsets"])
@@ -187,6 +189,7 @@ class GalleryIndex:
             check_digests = index.data_bytes() <= DIGEST_AT_OPEN_BYTES
         if check_digests:
             index.check_digests()
+            check_finite_rows(index)
         return index
 
     # --------------------------------------------------------------------------------------------- shards
