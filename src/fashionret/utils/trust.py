@@ -84,10 +84,26 @@ class UntrustedConfigError(CheckpointError):
 
 
 def _refuse(where: str, key: str, what: str) -> UntrustedConfigError:
-    return UntrustedConfigError(
+    err = UntrustedConfigError(
         f"{where} is refused: its {key} {what}; a stored run may only use the options of fashionret's own config "
         "tree and its allow-listed classes (see SECURITY.md), nothing from it was run"
     )
+    err.reason = f"its {key} {what}"
+    return err
+
+
+def unshareable_notice(overrides: Iterable[str], config_dir: Path) -> str | None:
+    """One line for ``fashionret-train`` to print before training when an override of this run (``+key=``, an
+    interpolation, ...) will make ``fashionret-eval``, ``-search`` and ``-export`` refuse the run later."""
+    for text in overrides:
+        try:
+            check_overrides([text], "this run", config_dir)
+        except UntrustedConfigError as err:
+            return (
+                f"note: fashionret-eval, -search and -export will refuse this run ({getattr(err, 'reason', err)}): "
+                "give the value with a key of the config tree instead, or accept that the run cannot be shared"
+            )
+    return None
 
 
 def target_allowed(target: Any) -> bool:
