@@ -163,3 +163,70 @@ def test_eval_writes_nowhere_a_stored_run_points(trained_run, tmp_path):
         assert out.returncode == 2, out.stderr[-2000:]
         one_sentence(out.stderr, str(evil), needle, "pass ", "nothing from it was run")
         assert not outside.exists()
+
+
+def _declare_huge(src: Path, dst: Path) -> None:
+    """A copy of ``src`` whose central directory says its largest record holds 4 GB (the bytes are not there)."""
+    import struct
+    import zipfile
+
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as z:
+        name = max(z.infolist(), key=lambda i: i.file_size).filename.encode()
+    at = data.rindex(b"PK\x05\x06") - 300_000 if len(data) > 300_000 else 0
+    while True:  # the central directory entry of that record
+        at = data.index(b"PK\x01\x02", at)
+        n = struct.unpack_from("<H", data, at + 28)[0]
+        if bytes(data[at + 46 : at + 46 + n]) == name:
+            break
+        at += 4
+    struct.pack_into("<II", data, at + 20, 0xFFFFFF00, 0xFFFFFF00)  # compressed and uncompressed sizes
+    dst.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+def test_eval_refuses_an_archive_declaring_absurd_sizes(trained_run, tmp_path):
+    bad = tmp_path / "huge.ckpt"
+    _declare_huge(find_run_checkpoint(trained_run), bad)
+    out = run_cli(["fashionret-eval", f"ckpt_path={bad}"], tmp_path)
+    assert out.returncode == 2
+    one_sentence(out.stderr, str(bad), "is refused: its archive record", "declares 4.0 GB", "torch.save never writes")
+    assert not list(tmp_path.glob("logs/eval/runs/*/results.json"))
+
+
+def test_train_says_in_one_line_when_an_override_makes_the_run_unshareable(tmp_path):
+    """A `+key` the tree lacks trains, but eval/search/export would refuse the run: said before training."""
+    cmd = ["fashionret-train", "data=deepfashion_inshop", f"data.root={tmp_path / 'none'}", "+note=x"]
+    out = run_cli(cmd, tmp_path)
+    notice = [ln for ln in out.stdout.splitlines() if "will refuse this run" in ln]
+    assert notice == [
+        "fashionret-train: note: fashionret-eval, -search and -export will refuse this run (its override '+note=x' "
+        "adds the key note, which the config tree does not define): give the value with a key of the config tree "
+        "instead, or accept that the run cannot be shared"
+    ], out.stdout[-2000:]
+
+
+def test_documented_knobs_need_no_plus_and_keep_a_run_shareable():
+    """The catalogue's manifest / image_root options are in the tree: set without `+`, no notice, and every parser
+    option of every data family is a key of its data config."""
+    import yaml
+
+    from fashionret.cli import CONFIG_DIR
+    from fashionret.data.parsers import get_parser
+    from fashionret.utils.trust import unshareable_notice
+    from tests.conftest import compose_cfg
+
+    overrides = ["data=catalogue", "data.parser_options.manifest=my.csv", "data.parser_options.image_root=/photos"]
+    assert unshareable_notice(overrides, Path(CONFIG_DIR)) is None
+    assert unshareable_notice(["+trainer.not_a_key=1"], Path(CONFIG_DIR)) is not None
+    cfg = compose_cfg("train", overrides, Path("/tmp/unused"))
+    assert cfg.data.parser_options == {"manifest": "my.csv", "image_root": "/photos"}
+    # street2shop's categories is data.categories (the datamodule's own key), handed to its parser
+    own_key = {("street2shop", "categories")}
+    for file in sorted((Path(CONFIG_DIR) / "data").glob("*.yaml")):
+        conf = yaml.safe_load(file.read_text())
+        if "family" not in conf:  # demo.yaml: a bundle of other groups
+            continue
+        options = getattr(get_parser(conf["family"]), "OPTIONS", {})
+        missing = {o for o in options if (conf["family"], o) not in own_key} - set(conf.get("parser_options") or {})
+        assert not missing, f"{file.name}: parser options {sorted(missing)} are not in the config tree"
