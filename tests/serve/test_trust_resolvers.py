@@ -230,3 +230,21 @@ def test_documented_knobs_need_no_plus_and_keep_a_run_shareable():
         options = getattr(get_parser(conf["family"]), "OPTIONS", {})
         missing = {o for o in options if (conf["family"], o) not in own_key} - set(conf.get("parser_options") or {})
         assert not missing, f"{file.name}: parser options {sorted(missing)} are not in the config tree"
+
+
+@pytest.mark.slow
+def test_search_data_never_generates_or_caches_where_a_stored_run_points(trained_run, tmp_path):
+    outside = tmp_path / "elsewhere"
+    user = tmp_path / "user"
+    user.mkdir()
+
+    def change(m):
+        data = m["config"]["data"]
+        data["synthetic"] = {"format": "deepfashion_inshop", "params": {"num_items": 4, "images_per_item": 2}}
+        data["root"], data["cache_dir"] = str(outside / "gen"), str(outside / "cache")
+
+    evil = tamper(find_run_checkpoint(trained_run), _shared_folder(tmp_path) / "shared.ckpt", change)
+    out = run_cli(["fashionret-search", "index", "--run", str(evil), "--data", "test_gallery", "--out", "x.idx"], user)
+    assert out.returncode == 2
+    one_sentence(out.stderr, "fashionret-search index:", str(outside / "gen"))
+    assert not outside.exists() and not (user / "x.idx").exists()

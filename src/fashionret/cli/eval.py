@@ -113,6 +113,12 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
     # class allow-listed, and every folder eval writes to inside the run's folder or the working directory
     resolve_checked(run_cfg, info.describe())
     roots.append(Path(str(run_cfg.paths.output_dir)))
+    cache = OmegaConf.select(run_cfg, "data.cache_dir", default=None)
+    if cache and "data.cache_dir" not in user_keys and not inside(cache, roots):
+        # only a parse cache: the run's own, elsewhere on the trainer's machine, is not written to
+        log.info("data.cache_dir=%s is outside this run's folder and the working directory: parse cache at %s",
+                 cache, run_cfg.paths.cache_dir)  # fmt: skip
+        run_cfg.data.cache_dir = run_cfg.paths.cache_dir
     check_write_folders(OmegaConf.to_container(run_cfg), info.describe(), roots, user_keys)
     check_synthetic_roots(run_cfg, info.describe(), roots, user_keys)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
