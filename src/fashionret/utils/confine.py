@@ -57,22 +57,24 @@ def write_folders(config: Any, prefix: str = "") -> Iterable[tuple[str, str]]:
 
 
 def check_write_folders(
-    config: Any, where: str, roots: Iterable[Path], user_keys: Iterable[str] = (), prefix: str = ""
+    config: Any, where: str, roots: Iterable[Path], user_keys: Iterable[str] | None = None, prefix: str = ""
 ) -> None:
-    """Every folder ``config`` would write to lies inside ``roots``, unless the user's own override set it.
+    """Every folder ``config`` would write to lies inside ``roots``, unless the user's own override set it
+    (``user_keys``; None: the command takes no overrides).
 
     Raises:
         UntrustedConfigError: one sentence naming ``where``, the key and the folder.
     """
     from fashionret.utils.trust import UntrustedConfigError
 
-    roots, user_keys = list(roots), list(user_keys)
+    roots, keys = list(roots), list(user_keys or [])
     for key, value in write_folders(config, prefix):
-        if not _user_set(key, user_keys) and not inside(value, roots):
+        if not _user_set(key, keys) and not inside(value, roots):
+            hint = f" (pass {key}=FOLDER yourself to choose)" if user_keys is not None else ""
             raise UntrustedConfigError(
                 f"{where} is refused: its key {key} names the folder {value}, outside the run's folder and the "
                 f"working directory ({', '.join(str(r) for r in roots)}); a stored run may not choose where this "
-                f"command writes (pass {key}=FOLDER yourself to choose), nothing from it was run"
+                f"command writes{hint}, nothing from it was run"
             )
 
 
