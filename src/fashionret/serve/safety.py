@@ -88,7 +88,7 @@ def check_finite_rows(index) -> None:
     Raises:
         UnsafeIndexError: naming the shard and its first bad row.
     """
-    for i in range(index.num_shards):
+    for i in range(len(index.meta["shards"])):  # the shards written so far (an interrupted index resumes)
         arr = np.asarray(index.shard(i))
         finite = np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
         if not finite.all():
