@@ -17,8 +17,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from fashionret.utils.errors import OneSentenceError
 
-class CheckpointDirError(OSError):
+
+class CheckpointDirError(OSError, OneSentenceError):
     """The checkpoint directory cannot be written; found before training starts."""
 
 
