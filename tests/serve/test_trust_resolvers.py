@@ -101,7 +101,7 @@ def test_a_resolved_value_that_spells_an_interpolation_is_refused(monkeypatch):
 
 
 def test_backbone_tag_resolver_takes_option_names_only():
-    from fashionret.utils.resolvers import _backbone_option_tag
+    from fashionret.resolvers import _backbone_option_tag
 
     assert _backbone_option_tag("resnet50") is not None
     with pytest.raises(ValueError, match="not a backbone option name"):

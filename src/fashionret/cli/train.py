@@ -68,7 +68,7 @@ def train(cfg: DictConfig) -> dict:
 def notice_unshareable() -> None:
     """One line, before training, when an override of this run will make eval, search and export refuse it."""
     from fashionret.cli import CONFIG_DIR
-    from fashionret.utils.checkpoints import hydra_job_overrides
+    from fashionret.utils.hydra_job import hydra_job_overrides
     from fashionret.utils.trust import unshareable_notice
 
     notice = unshareable_notice(hydra_job_overrides(), Path(CONFIG_DIR))

@@ -12,19 +12,16 @@ An index is a folder::
                         validated and, for cosine, L2-normalised once, when written
     approx.faiss        optional: the approximate (or flat) faiss index (:mod:`fashionret.serve.approx`)
 
-Shards are written atomically one after another, each recorded in ``index.json`` once on disk, so an
-interrupted ``fashionret-search index`` resumes at the first unrecorded shard (recorded shards missing at the
-end count as not written; one missing before a present one is an error).
+Shards are written atomically one by one, each recorded in ``index.json`` once on disk: an interrupted ``index``
+resumes at the first unrecorded shard (missing at the end: not written; missing before a present one: an error).
 
-Opening checks what is cheap: ``index.json`` parses, the items file has one line per item, every shard's
-header gives the recorded row count and dimension and its size matches the header (a truncated shard is named).
-Digests (sha256 of each file) are checked at open when the shards and items total at most
-:data:`DIGEST_AT_OPEN_BYTES`, and always by ``fashionret-search verify`` (:func:`verify`).
+Opening checks what is cheap: every file named is inside the folder (:mod:`fashionret.serve.safety`), the items
+file has one line per item, each shard's header gives the recorded rows and dimension and matches its size. Digests
+and finite rows are checked at open up to :data:`DIGEST_AT_OPEN_BYTES` of files, always by ``fashionret-search verify``.
 
-Exact search reads the shards memory-mapped (copy-on-write, so nothing is copied) and scores each shard with
-the engine (:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or
-normalisation at query time), merging the per-shard lists; equal scores keep gallery order, so the result is
-:func:`fashionret.eval.topk_neighbours`'s on the same vectors.
+Exact search reads the shards memory-mapped (copy-on-write: nothing copied) and scores each with the engine
+(:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or normalisation at query
+time), merging the per-shard lists; equal scores keep gallery order: :func:`fashionret.eval.topk_neighbours`'s.
 
 The fingerprint (:func:`fashionret.utils.checkpoints.model_fingerprint`: weights + normalisation + input size +
 eval transforms) ties an index to the model that made it: querying it through another model is refused.
