@@ -232,3 +232,19 @@ def test_readme_catalogue_commands_train(tmp_path):
     assert res["status"] == "ok" and 0 <= res["test"]["top1"] <= 1
     manifest = (tmp_path / "my_catalogue" / "manifest.csv").read_text()
     assert manifest.startswith("path,item_id,split,role\n")  # the imported manifest was used, not replaced
+
+
+def test_import_force_replaces_a_symlinked_manifest(tmp_path):
+    """``fashionret-data import --force`` as typed, where manifest.csv is a symlink to a file elsewhere: the link
+    is replaced by the new manifest, the file it pointed at is untouched (no write through it)."""
+    tree = synthesize("catalogue", tmp_path / "tree", num_items=6, images_per_item=2, image_size=32, manifest=False)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tree / "manifest.csv").symlink_to(victim)
+    out = run_cli(["fashionret-data", "import", "--root", str(tree)], tmp_path)
+    assert out.returncode != 0 and "exists; pass --force to replace it" in out.stderr
+    out = run_cli(["fashionret-data", "import", "--root", str(tree), "--force"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert victim.read_text() == "keep me"
+    manifest = tree / "manifest.csv"
+    assert not manifest.is_symlink() and manifest.read_text().startswith("path,item_id,split,role\n")

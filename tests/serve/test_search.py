@@ -152,14 +152,19 @@ def test_add_and_remove_images_in_place(trained_run, gallery_folder, tmp_path, c
     """An index made by a run grows by a folder of new photos (embedded by that run) and loses an item by its
     folder name; exact search then equals brute force on the run's own embeddings of the live images."""
     photos = sorted(gallery_folder.rglob("*.jpg"))
-    first, new = tmp_path / "first", tmp_path / "new"
-    for folder, part in ((first, photos[:8]), (new, photos[8:])):
+    first = tmp_path / "first"
+    new = first / "new_arrivals"  # under the folder the index serves images from (add refuses others)
+
+    def copy(folder: Path, part: list[Path]) -> None:
         for p in part:
             (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
             shutil.copy(p, folder / p.parent.name / p.name)
+
+    copy(first, photos[:8])
     idx = tmp_path / "c.idx"
     assert search_main(["index", "--run", str(trained_run), "--images", str(first), "--out", str(idx),
                         "--shard-size", "3", "--no-progress"]) == 0  # fmt: skip
+    copy(new, photos[8:])  # new arrivals, after indexing
     assert search_main(["add", "--index", str(idx), "--images", str(new)]) == 0
     gone = photos[2].parent.name
     (tmp_path / "gone.csv").write_text(f"item_id\n{gone}\n")

@@ -201,7 +201,7 @@ def test_page_in_headless_chromium(served, catalogue):
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=opts)
     try:
         gone = photos(catalogue)[-1]
-        gone.unlink()  # the catalogue lost a photo since indexing (the last test of this module)
+        gone.unlink()  # the catalogue lost a photo since indexing (no later test of this module uses it)
         driver.get(url + "/")
         WebDriverWait(driver, 30).until(lambda d: "12 items" in d.find_element(By.ID, "about").text)
         photo = photos(catalogue)[3]
@@ -251,3 +251,79 @@ def test_page_in_headless_chromium(served, catalogue):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A few hundred bytes of PNG whose header declares ``width`` x ``height`` (the pixels are never there)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+
+
+def test_hostile_requests_get_a_4xx_sentence(served):
+    """A ~150-megapixel PNG of a few hundred bytes (under PIL's bomb limit), deep JSON, a huge integer: each one
+    4xx sentence from the running service, which then still answers."""
+    url, idx, _ = served
+    row = np.load(idx / "shard_00000.npy")[0].tolist()
+    with httpx.Client(base_url=url, timeout=60) as c:
+        bomb = _png_declaring(12_000, 12_500)
+        assert len(bomb) < 1000
+        cases = [
+            (c.post("/api/search", files={"image": ("big.png", bomb, "image/png")}), 413,
+             "the upload 'big.png' declares 12000x12500 pixels (150 megapixels), more than the service's limit of "
+             "40 megapixels: send a smaller image"),
+            (c.post("/api/search", content=b"[" * 100_000 + b"]" * 100_000,
+                    headers={"content-type": "application/json"}), 400,
+             "the JSON body is nested 100000 levels deep, more than 16: send JSON or an image as a multipart upload"),
+            (c.post("/api/search", content=b'{"embedding": [1], "k": 1' + b"0" * 5000 + b"}",
+                    headers={"content-type": "application/json"}), 400,
+             "the JSON body holds an integer of 5001 digits, more than 32: send JSON or an image as a multipart "
+             "upload"),
+            (c.post("/api/search", content=b'{"embedding": [1e999, 2]}', headers={"content-type": "application/json"}),
+             422, "embedding must be a list of 16 finite numbers, got 2 values"),
+            (c.post("/api/search", content=b'{"embedding": ', headers={"content-type": "application/json"}), 400,
+             "the body is not valid JSON (Expecting value at line 1, column 15): send JSON or an image as a "
+             "multipart upload"),
+        ]  # fmt: skip
+        for resp, status, detail in cases:
+            assert (resp.status_code, resp.json()["detail"]) == (status, detail)
+        ok = c.post("/api/search", json={"embedding": row, "k": 3})
+        assert ok.status_code == 200 and ok.json()["results"][0]["item"] == 0
+
+
+def test_concurrent_embeddings_are_bounded(served, catalogue):
+    """16 uploads at once: never more than MAX_CONCURRENT_EMBEDDINGS embeddings in flight, every one answered."""
+    from fashionret.serve.safety import MAX_CONCURRENT_EMBEDDINGS
+    from fashionret.serve.service import SearchService
+
+    _, idx, _ = served
+    service = SearchService(idx, model=False)
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Counting:  # stands in for the run's embedder: counts how many embed at once
+        engine = "torch"
+
+        def embed_images(self, images, attr):
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(0.05)
+            with lock:
+                state["now"] -= 1
+            return torch.zeros(1, service.dim)
+
+    import torch
+
+    service.embedder = Counting()
+    photo = photos(catalogue)[0].read_bytes()
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: service.search_image(photo, "p.jpg", 3, "exact", None), range(16)))
+    assert len(answers) == 16 and all(len(a["results"]) == 3 for a in answers)
+    assert state["most"] == MAX_CONCURRENT_EMBEDDINGS

@@ -22,8 +22,9 @@ def _data_split(run: TrainedRun, split: str):
     from omegaconf import OmegaConf
 
     from fashionret.serve.store import SearchIndexError
+    from fashionret.utils.confine import read_only_data
 
-    dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
+    dm = hydra.utils.instantiate(OmegaConf.create(read_only_data(run.config["data"])))
     dm.setup("test")
     if split not in dm.datasets:
         raise SearchIndexError(f"--data {split}: the run's data ({dm.family}) has splits {sorted(dm.datasets)}")
@@ -71,11 +72,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     names: list[str] = []
     if args.images:
         items = _image_items(args.images)
-        source = {"images": str(Path(args.images).resolve())}
+        source = {"images": str(Path(args.images).resolve()), "image_root": str(Path(args.images).resolve())}
         dataset = None
     else:
         dataset, items, names = _data_split(run, args.data)
-        source = {"data": args.data, "family": run.config["data"].get("family")}
+        root = str(Path(dataset.table.image_root).resolve())  # the images GET /api/items/{i}/image may serve
+        source = {"data": args.data, "family": run.config["data"].get("family"), "image_root": root}
     index = GalleryIndex.create(args.out, run.describe(), source, items, args.shard_size)
     if names and not index.meta.get("attribute_names"):
         index.meta["attribute_names"] = names
@@ -310,6 +312,12 @@ def cmd_add(args: argparse.Namespace) -> int:
         run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
         index.check_embedder(run.describe())
         items = _image_items(args.images)
+        root = (index.meta.get("source") or {}).get("image_root")
+        if not root or not Path(args.images).expanduser().resolve().is_relative_to(root):
+            raise SearchIndexError(
+                f"--images {args.images}: new photos go under {root}, the folder the index serves images from "
+                "(the service sends no file outside it)"
+            )
         emb = embed(run.module, ImageFiles([it["path"] for it in items], run.transform), args.batch_size).numpy()
     n0 = len(index)
     index = add_rows(index, stored_items(items), emb)

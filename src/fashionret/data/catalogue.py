@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def import_tree(
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder (expected <root>/<item>/<image> folders)")
     out = root / manifest
-    if out.exists() and not force:
+    if (out.exists() or out.is_symlink()) and not force:  # a dangling symlink too: nothing is written through it
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     report = ImportReport(out)
     ignored: dict[str, list[str]] = {}
@@ -108,7 +109,12 @@ def import_tree(
             role = "" if split == "train" else ("gallery" if k == 0 else "query")
             w.writerow([rel, item, split, role])
             report.images[split] = report.images.get(split, 0) + 1
-    out.write_text(buf.getvalue(), encoding="utf-8")
+    # a new file renamed over the name: a symlink there is replaced, never written through
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with open(tmp, "x", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, out)
     if single:
         ignored["single-image items kept in train (not queryable)"] = single
     report.ignored = ignored

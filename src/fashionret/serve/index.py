@@ -11,24 +11,19 @@ An index is a folder::
                         ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute),
                         validated and, for cosine, L2-normalised once, when written
     removed.npy         optional: bool per item, the items ``fashionret-search remove`` took out (skipped by search)
-    approx.faiss        optional, written by a layer above this one (:mod:`fashionret.serve.approx`)
+    approx.faiss        optional, written by a layer above (:mod:`fashionret.serve.approx`); changes in place
+                        (:mod:`fashionret.serve.update`) use generation names (``shard_00003.g2.npy``)
 
-A change in place (:mod:`fashionret.serve.update`) writes the files it changes under generation names
-(``shard_00003.g2.npy``; :mod:`fashionret.serve.store`) and then replaces ``index.json``.
+Shards are written atomically one by one, each recorded in ``index.json`` once on disk: an interrupted ``index``
+resumes at the first unrecorded shard (missing at the end: not written; missing before a present one: an error).
 
-Shards are written atomically one after another, each recorded in ``index.json`` once on disk, so an
-interrupted ``fashionret-search index`` resumes at the first unrecorded shard (recorded shards missing at the
-end count as not written; one missing before a present one is an error).
+Opening checks what is cheap: every file named is inside the folder (:mod:`fashionret.serve.safety`), the items
+file has one line per item, each shard's header gives the recorded rows and dimension and matches its size. Digests
+and finite rows are checked at open up to :data:`DIGEST_AT_OPEN_BYTES` of files, always by ``fashionret-search verify``.
 
-Opening checks what is cheap: ``index.json`` parses, the items file has one line per item, every shard's
-header gives the recorded row count and dimension and its size matches the header (a truncated shard is named).
-Digests (sha256 of each file) are checked at open when the shards and items total at most
-:data:`DIGEST_AT_OPEN_BYTES`, and always by ``fashionret-search verify`` (:func:`verify`).
-
-Exact search reads the shards memory-mapped (copy-on-write, so nothing is copied) and scores each shard with
-the engine (:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or
-normalisation at query time), merging the per-shard lists; equal scores keep gallery order, so the result is
-:func:`fashionret.eval.topk_neighbours`'s on the same vectors.
+Exact search reads the shards memory-mapped (copy-on-write: nothing copied) and scores each with the engine
+(:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or normalisation at query
+time), merging the per-shard lists; equal scores keep gallery order: :func:`fashionret.eval.topk_neighbours`'s.
 
 The fingerprint (:func:`fashionret.utils.checkpoints.model_fingerprint`: weights + normalisation + input size +
 eval transforms) ties an index to the model that made it: querying it through another model is refused.
@@ -46,6 +41,7 @@ import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
+from fashionret.serve.safety import check_finite_rows, check_index_files
 from fashionret.serve.scores import distances, drop_rows
 from fashionret.serve.store import (
     SearchIndexError,
@@ -152,6 +148,7 @@ class GalleryIndex:
                 f"{path} is an index of format version {version}, this fashionret reads version {INDEX_VERSION}: "
                 "index the gallery again"
             )
+        check_index_files(root, meta)  # its own files only: no absolute path, no '..', no symlink out
         rec = meta["items"]
         try:
             items = Items(root / rec["file"], int(meta["num_items"]), int(rec["bytes"]), root / rec["offsets"])
@@ -166,6 +163,7 @@ class GalleryIndex:
             check_digests = index.data_bytes() <= DIGEST_AT_OPEN_BYTES
         if check_digests:
             index.check_digests()
+            check_finite_rows(index)
         return index
 
     # --------------------------------------------------------------------------------------------- shards

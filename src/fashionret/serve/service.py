@@ -37,10 +37,13 @@ from fashionret.serve.index import GalleryIndex, SearchIndexError, distances
 from fashionret.serve.items import item_name
 from fashionret.serve.page import PAGE
 from fashionret.serve.run import load_run
+from fashionret.serve.safety import EMBED_SLOTS, check_declared_pixels, parse_json_body, served_image
 from fashionret.serve.vectors import is_vectors_index
 
 MAX_UPLOAD_BYTES = 20 * 2**20
 MAX_K = 100
+#: seconds an upload waits for an embedding slot before a 503
+EMBED_WAIT_S = 30
 #: the deepest result a request may page to ("more" on the page: ``offset``)
 MAX_OFFSET = 900
 access_log = logging.getLogger("fashionret.access")
@@ -148,10 +151,19 @@ class SearchService:
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"the upload {name!r} has {len(data)} bytes, more than {MAX_UPLOAD_BYTES}")
         try:
-            image = read_rgb(io.BytesIO(data))
-        except ValueError:
-            raise HTTPException(400, f"the upload {name!r} is not a readable image (JPEG, PNG, ...)") from None
-        q = self.embedder.embed_images([image], attr)
+            check_declared_pixels(data, name)  # from the header, before any pixel is decoded
+        except ValueError as err:
+            raise HTTPException(413, str(err)) from None
+        if not EMBED_SLOTS.acquire(timeout=EMBED_WAIT_S):  # at most MAX_CONCURRENT_EMBEDDINGS at once
+            raise HTTPException(503, f"the service is busy embedding other uploads: try again in {EMBED_WAIT_S} s")
+        try:
+            try:
+                image = read_rgb(io.BytesIO(data))
+            except ValueError:
+                raise HTTPException(400, f"the upload {name!r} is not a readable image (JPEG, PNG, ...)") from None
+            q = self.embedder.embed_images([image], attr)
+        finally:
+            EMBED_SLOTS.release()
         if q.ndim == 3:  # attribute-conditioned model without an attribute
             raise HTTPException(422, "this index was made by an attribute-conditioned model: send attribute")
         return self.search(q, k, backend, attr, offset)
@@ -210,10 +222,13 @@ def create_app(service: SearchService) -> FastAPI:
             from starlette.concurrency import run_in_threadpool
 
             return await run_in_threadpool(service.search_image, *args)
+        raw = await request.body()
+        if len(raw) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the body has {len(raw)} bytes, more than {MAX_UPLOAD_BYTES}")
         try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(400, "the body is neither JSON nor a multipart image upload") from None
+            body = parse_json_body(raw)
+        except ValueError as err:
+            raise HTTPException(400, f"{err}: send JSON or an image as a multipart upload") from None
         from starlette.concurrency import run_in_threadpool
 
         return await run_in_threadpool(service.search_embedding, body)
@@ -224,9 +239,10 @@ def create_app(service: SearchService) -> FastAPI:
             raise HTTPException(404, f"item {item} is not in this index ({len(service.index)} items)")
         if not service.index.items[item].get("path"):
             raise HTTPException(404, f"item {item} has no image (its index was made from vectors)")
-        path = Path(service.index.items[item]["path"])
-        if not path.is_file():
-            raise HTTPException(404, f"item {item}'s image {path} is no longer on disk")
+        try:
+            path = served_image(service.index, item)  # a decodable image under the index's image root, only
+        except LookupError as err:
+            raise HTTPException(404, str(err)) from None
         return FileResponse(path)
 
     @app.middleware("http")
