@@ -131,6 +131,8 @@ class CheckpointInfo:
     size: int
     meta: dict[str, Any] = field(default_factory=dict)
     state_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: it holds the optimizer and loop state a resume needs (not a weights-only checkpoint)
+    resumable: bool = True
 
     @property
     def config(self) -> dict[str, Any] | None:
@@ -212,7 +214,8 @@ def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool =
     meta = ckpt.get(META_KEY) or {}
     if not meta:
         log.warning("%s has no fashionret run config (written before it was stored): the config is used as given", p)
-    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes)
+    resumable = "optimizer_states" in ckpt and "loops" in ckpt
+    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes, resumable=resumable)
 
 
 def check_model_matches(info: CheckpointInfo, model_cfg: Mapping | None, choice: str | None = None) -> None:
