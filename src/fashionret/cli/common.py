@@ -20,6 +20,7 @@ from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choice
 from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
+from fashionret.utils.logs import one_line_per_record
 from fashionret.utils.tasks import check_task
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     carries the resolved config and the run's overrides (what ``fashionret-eval``, ``-search`` and ``-export``
     rebuild the model from).
     """
+    one_line_per_record()  # Lightning's info lines once (its own console handler printed them a second time)
     check_config_values(cfg)  # a value of the wrong type or range: one sentence, before anything is built
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
     use_smoke_data(cfg)
