@@ -15,8 +15,9 @@ from fashionret.cli import CONFIG_DIR
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.data.errors import DatasetNotFoundError
 from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
+from fashionret.lit.checkpointing import RunConfigInCheckpoint
 from fashionret.models.backbones import describe_backbone
-from fashionret.utils.checkpoints import RunConfigInCheckpoint, hydra_job_choices
+from fashionret.utils.checkpoints import hydra_job_choices
 from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
@@ -83,7 +84,7 @@ def run_summary(cfg: DictConfig, started: dict | None = None) -> list[str]:
 def build(cfg: DictConfig, with_callbacks: bool = True):
     """Datamodule, LightningModule and Trainer from the composed config.
 
-    Every trainer gets :class:`~fashionret.utils.checkpoints.RunConfigInCheckpoint`: each checkpoint it writes
+    Every trainer gets :class:`~fashionret.lit.checkpointing.RunConfigInCheckpoint`: each checkpoint it writes
     carries the resolved config and the run's overrides (what ``fashionret-eval``, ``-search`` and ``-export``
     rebuild the model from).
     """

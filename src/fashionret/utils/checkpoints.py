@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
@@ -106,20 +104,6 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
         "overrides": hydra_job_overrides(),
         "choices": hydra_job_choices(),
     }
-
-
-class RunConfigInCheckpoint(Callback):
-    """Adds the run's :func:`run_meta` to every checkpoint Lightning writes (best, last, resume).
-
-    Added by :func:`fashionret.cli.common.build` to every trainer, so no config can leave it out.
-    """
-
-    def __init__(self, cfg: DictConfig):
-        super().__init__()
-        self.meta = run_meta(cfg)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint[META_KEY] = self.meta
 
 
 # ---------------------------------------------------------------------------------------------- inspection
