@@ -1,8 +1,9 @@
 """fashionret: fashion image retrieval experiments with PyTorch Lightning + Hydra.
 
-Importing the package registers the OmegaConf resolvers its configs use (``conf/paths/default.yaml``).
+Importing the package (any of its modules) registers the OmegaConf resolvers its configs use
+(:mod:`fashionret.resolvers`: config glue over several layers, so it sits at the package root, above them all).
 """
 
-from fashionret.utils.resolvers import register_resolvers
+from fashionret.resolvers import register_resolvers
 
 register_resolvers()

@@ -14,7 +14,7 @@ import pytest
 
 from fashionret.cli import CONFIG_DIR
 from fashionret.cli.common import build
-from fashionret.utils.tasks import models_by_task
+from fashionret.cli.tasks import models_by_task
 from tests.conftest import compose_cfg
 
 BIN = Path(sys.executable).parent

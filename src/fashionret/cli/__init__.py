@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import warnings
 
-from fashionret.utils.resolvers import register_resolvers
 from fashionret.utils.resources import PACKAGE as _PACKAGE
 from fashionret.utils.resources import packaged as _packaged
 from fashionret.utils.resources import resource_dir
@@ -33,8 +32,6 @@ SWEEPS_DIR = str(resource_dir("sweeps"))
 CONFIG_PATH = "pkg://fashionret.conf" if _packaged("conf") else CONFIG_DIR
 #: the sweeps' search-path entry (see ``hydra_plugins.fashionret_searchpath``)
 SWEEPS_PATH = "pkg://fashionret.sweeps" if _packaged("sweeps") else f"file://{SWEEPS_DIR}"
-
-register_resolvers()
 
 
 def _expose_search_path_plugin() -> None:

@@ -12,17 +12,17 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from fashionret.cli import CONFIG_DIR
+from fashionret.cli.tasks import check_task
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.data.errors import DatasetNotFoundError
 from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
 from fashionret.lit.checkpointing import RunConfigInCheckpoint
 from fashionret.models.backbones import describe_backbone
-from fashionret.utils.checkpoints import hydra_job_choices
 from fashionret.utils.config_checks import check_config_values
+from fashionret.utils.hydra_job import hydra_job_choices, hydra_job_overrides, is_multirun, sweep_identity
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
 from fashionret.utils.logs import one_line_per_record
-from fashionret.utils.tasks import check_task
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,31 @@ def build(cfg: DictConfig, with_callbacks: bool = True):
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_sweep_keys(cfg, loggers)
     return datamodule, lit, trainer
+
+
+def log_sweep_keys(cfg: DictConfig, loggers: list) -> None:
+    """A multirun job's W&B run gets, beside the config, what ``fashionret-tables`` groups the sweep by: the
+    overrides its sweep varies as top-level config keys (``optimizer.lr: 0.001``, ``seed: 1``; values as
+    numbers where they are numbers, so W&B's run table and parallel-coordinates plot can order them), its
+    ``sweep`` (the run group) and the job's ``overrides``. A swept config group whose name is a config node
+    (``model=dban,sn``) is logged as ``model_choice`` so the node stays."""
+    ident = sweep_identity()
+    wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    if ident is None or not wandb_loggers:
+        return
+    group, varying = ident
+    keys = {}
+    for key, value in varying.items():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        node = OmegaConf.select(cfg, key, default=None) if "." not in key else None
+        keys[f"{key}_choice" if isinstance(node, DictConfig) else key] = parsed
+    for lg in wandb_loggers:
+        lg.log_hyperparams({"sweep": group, "overrides": hydra_job_overrides(), **keys})
 
 
 def use_smoke_data(cfg: DictConfig) -> None:
@@ -223,8 +247,8 @@ def report_test(cfg: DictConfig, trainer: L.Trainer, datamodule, metrics: dict[s
 
 
 def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dict[str, float]) -> None:
-    """Final test metrics into each W&B run's summary (the columns of a sweep group's run table) and as a
-    ``test/summary`` table (metric, ours, chance)."""
+    """Final test metrics (``test/<metric>``) and their chance levels (``chance/<metric>``) into each W&B run's
+    summary (the columns of a sweep group's run table) and as a ``test/summary`` table (metric, ours, chance)."""
     for lg in trainer.loggers:
         if type(lg).__name__ != "WandbLogger":
             continue
@@ -232,6 +256,7 @@ def log_wandb_summary(trainer: L.Trainer, metrics: dict[str, float], chance: dic
 
         run = lg.experiment
         run.summary.update({f"test/{k}": v for k, v in metrics.items()})
+        run.summary.update({f"chance/{k}": v for k, v in chance.items()})  # fashionret-tables --wandb-group
         rows = [[k, float(v), chance.get(k)] for k, v in sorted(metrics.items()) if "/" not in k]
         run.log({"test/summary": wandb.Table(columns=["metric", "ours", "chance"], data=rows)})
 
@@ -261,6 +286,8 @@ def print_locations(cfg: DictConfig, trainer: L.Trainer, what: str = "run") -> N
             url = getattr(exp, "url", None) if exp is not None else None
             if url:
                 lines.append(f"  W&B run        {url}")
+            elif wandb_runs and is_multirun():  # the sweep prints one command for all its runs at its end
+                lines.append(f"  W&B run        {wandb_runs[-1]} (offline)")
             elif wandb_runs:
                 lines.append(f"  W&B run        {wandb_runs[-1]} (offline; upload: wandb sync {wandb_runs[-1]})")
     print("\n".join(lines), flush=True)

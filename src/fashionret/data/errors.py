@@ -7,12 +7,14 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from fashionret.utils.errors import OneSentenceError
+
 log = logging.getLogger(__name__)
 
 ON_BAD_SAMPLE = ("error", "skip")
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(ValueError, OneSentenceError):
     """An annotation file (or image) that does not have the official format; names file, line and expectation."""
 
     def __init__(self, file: Path | str, line: int | None, expected: str, got: str | None = None):
@@ -43,7 +45,7 @@ def open_text(file: Path | str, newline: str | None = None) -> io.StringIO:
     return io.StringIO(read_text(file), newline=newline)
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(FileNotFoundError, OneSentenceError):
     """``data.root`` missing or lacking the files a dataset family needs."""
 
     def __init__(self, family: str, missing: Path | str, root: Path | str):

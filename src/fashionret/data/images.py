@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fashionret.utils.errors import OneSentenceError
+
 #: modes whose pixels are not plain 8-bit RGB / grey (read by scaling; listed by ``fashionret-data validate``)
 UNUSUAL_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F", "CMYK", "1", "LA", "PA", "P", "RGBA"})
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(ValueError, OneSentenceError):
     """An image file cannot be read; the message is one sentence naming the file and why (``reason``)."""
 
     def __init__(self, where: str, reason: str):

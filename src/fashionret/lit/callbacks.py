@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback
 
 from fashionret.eval import AttributeMAP, RetrievalMetric, query_ranks
 from fashionret.lit.attribute_figures import render_attribute_figures
-from fashionret.utils.checkpoints import hydra_job_choices
+from fashionret.utils.hydra_job import hydra_job_choices
 from fashionret.viz import gradcam_maps, gradcam_panel, retrieval_grid, select_queries, topk_gallery
 from fashionret.viz.grid import outcome
 

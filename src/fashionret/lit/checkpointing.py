@@ -20,9 +20,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from fashionret.utils.checkpoints import META_KEY, run_meta
+from fashionret.utils.errors import OneSentenceError
 
 
-class CheckpointDirError(OSError):
+class CheckpointDirError(OSError, OneSentenceError):
     """The checkpoint directory cannot be written; found before training starts."""
 
 

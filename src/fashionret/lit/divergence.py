@@ -15,8 +15,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import Metric
 
+from fashionret.utils.errors import OneSentenceError
 
-class DivergedError(RuntimeError):
+
+class DivergedError(RuntimeError, OneSentenceError):
     """The model diverged (non-finite loss or embeddings); the message says where and what to do."""
 
 

@@ -23,6 +23,8 @@ import timm
 import torch
 from torch import nn
 
+from fashionret.utils.errors import OneSentenceError
+
 #: timm's ImageNet constants, used for a model without a pretrained_cfg
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
 
@@ -73,7 +75,7 @@ def pretrained_normalization(name: str, pretrained_tag: str | None = None) -> di
     }
 
 
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(RuntimeError, OneSentenceError):
     """ImageNet weights could not be fetched or read."""
 
 

@@ -125,6 +125,28 @@ def collect_multirun(root: str | Path) -> list[Job]:
     return [read_job(d) for d in dirs]
 
 
+def sweep_plan(root: str | Path) -> tuple[int | None, list[str]]:
+    """What a multirun directory's sweep was asked to run, from the ``multirun.yaml`` Hydra wrote at its start:
+    how many jobs it launches in all (basic sweeper; None when unknown) and the keys its command line sweeps
+    (``optimizer.lr=1e-3,3e-4`` -> ``optimizer.lr``), so a sweep that is still running keeps its columns."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fashionret.utils.hydra_job import basic_sweep_size
+
+    cfg = _load_yaml(Path(root) / "multirun.yaml") or {}
+    hydra_cfg = cfg.get("hydra") or {}
+    task = [str(o) for o in (hydra_cfg.get("overrides") or {}).get("task") or []]
+    try:
+        parsed = OverridesParser.create().parse_overrides(task)
+        size = basic_sweep_size(task)
+    except Exception:  # an override Hydra's parser refuses: nothing known, the table still renders
+        log.debug("cannot read the sweep of %s", root, exc_info=True)
+        return None, []
+    swept = [o.get_key_element().lstrip("+") for o in parsed if o.is_sweep_override()]
+    basic = str((hydra_cfg.get("sweeper") or {}).get("_target_", "")).endswith("BasicSweeper")
+    return (size if basic else None), swept
+
+
 def collect_wandb(group: str, project: str, api: Any = None) -> list[Job]:
     """Every run of a W&B group (``project`` = ``entity/project``); needs ``wandb`` and network access.
 
@@ -160,6 +182,8 @@ def collect_wandb(group: str, project: str, api: Any = None) -> list[Job]:
                 error="" if status == "ok" else f"W&B state {state!r}",
                 table=report.get("table") if isinstance(report, dict) else None,
                 model_info=dict(cfg.get("model_info") or {}),
+                overrides=[str(o) for o in (cfg.get("overrides") or [])],  # logged by a multirun job
+                results={"chance": {k[len("chance/") :]: v for k, v in summary.items() if k.startswith("chance/")}},
             )
         )
     return jobs

@@ -31,6 +31,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fashionret.utils.errors import OneSentenceError
+
+# the Hydra job's overrides, config name and choices live below both this module and the callbacks that log
+# them (fashionret.utils.hydra_job); imported here for the checkpoint meta and for callers that import them from
+# this module
+from fashionret.utils.hydra_job import hydra_job_choices, hydra_job_config_name, hydra_job_overrides
+
 log = logging.getLogger(__name__)
 
 META_KEY = "fashionret"
@@ -42,7 +49,7 @@ _NOT_STORED = ("hydra",)
 _TRAIN_ONLY_OVERRIDES = ("ckpt_path", "train", "test", "run_dir")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ValueError, OneSentenceError):
     """A checkpoint file cannot be used as asked; the message is one sentence naming file, size and need."""
 
 
@@ -56,42 +63,6 @@ def human_size(num_bytes: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ writing the meta
-def hydra_job_overrides() -> list[str]:
-    """The running Hydra job's command-line overrides (``[]`` outside Hydra)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            return [str(o) for o in HydraConfig.get().overrides.task]
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-    return []
-
-
-def hydra_job_config_name() -> str | None:
-    """The running Hydra job's primary config name (``train``, a sweep such as ``paper000_table2``)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            return HydraConfig.get().job.config_name
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-    return None
-
-
-def hydra_job_choices() -> dict[str, str]:
-    """The job's config-group choices (``model``, ``backbone``, ...) when running under Hydra, else ``{}``."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if HydraConfig.initialized():
-            return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if v is not None}
-    except (ImportError, ValueError):  # pragma: no cover
-        pass
-    return {}
-
-
 def run_meta(cfg: DictConfig) -> dict[str, Any]:
     """The ``fashionret`` checkpoint entry for a composed config (resolved; plain containers only)."""
     resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)

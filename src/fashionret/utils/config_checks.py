@@ -8,8 +8,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fashionret.utils.errors import OneSentenceError
 
-class ConfigValueError(ValueError):
+
+class ConfigValueError(ValueError, OneSentenceError):
     """A config value of the wrong type or range; one sentence naming key, value and expectation."""
 
 

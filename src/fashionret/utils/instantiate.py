@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, open_dict
+
+from fashionret.utils.hydra_job import sweep_group
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ def _job_identity() -> tuple[str | None, str | None]:
     if not HydraConfig.initialized():
         return None, None
     hc = HydraConfig.get()
-    name = hc.job.override_dirname or hc.job.name
-    group = f"{hc.job.config_name}-{Path(hc.sweep.dir).name}" if hc.mode == RunMode.MULTIRUN else None
-    return name, group
+    return hc.job.override_dirname or hc.job.name, sweep_group()
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
@@ -61,7 +59,9 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
                 if lg.get("group") is None:
                     lg.group = group
             os.environ.setdefault("WANDB_SILENT", "true")
-            log.info("W&B logger %r: %s", key, "offline (sync later with `wandb sync`)" if lg.offline else "online")
+            # a multirun prints one `wandb sync` line for all its runs at its end (utils.jobs.SweepSummary)
+            later = "" if group else " (sync later with `wandb sync`)"
+            log.info("W&B logger %r: %s", key, f"offline{later}" if lg.offline else "online")
         logger = hydra.utils.instantiate(lg)
         init = getattr(logger, "_wandb_init", None)
         if isinstance(init, dict) and init.get("anonymous") is None:

@@ -20,13 +20,8 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, read_write
 
-from fashionret.data.errors import DatasetFormatError, DatasetNotFoundError
-from fashionret.data.images import ImageReadError
-from fashionret.lit.checkpointing import CheckpointDirError
-from fashionret.lit.divergence import DivergedError
-from fashionret.models.backbones import PretrainedWeightsError
-from fashionret.utils.checkpoints import CheckpointError
-from fashionret.utils.config_checks import ConfigValueError
+from fashionret.utils.errors import OneSentenceError
+from fashionret.utils.hydra_job import hydra_job_overrides
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +38,7 @@ def finish_wandb(failed: bool) -> None:
 
 def job_overrides() -> list[str] | None:
     """This job's command-line overrides (a multirun job's own), or None outside Hydra."""
-    if not HydraConfig.initialized():
-        return None
-    return list(HydraConfig.get().overrides.task)
+    return hydra_job_overrides() if HydraConfig.initialized() else None
 
 
 def finished_result(cfg: DictConfig) -> dict | None:
@@ -159,6 +152,23 @@ def sweep_jobs(sweep: Path) -> list[Path]:
     return sorted(jobs, key=lambda d: (int(d.name) if d.name.isdigit() else 10**9, str(d)))
 
 
+def wandb_sync_command(sweep: Path) -> str | None:
+    """The one line that uploads every offline W&B run of a sweep (None when it has none): ``wandb sync`` with
+    one shell pattern per layout of job folders (``<sweep>/*/wandb/offline-run-*``; AHBN's stage runs one level
+    deeper)."""
+    runs = sorted(p for p in sweep.rglob("offline-run-*") if p.is_dir() and p.parent.name == "wandb")
+    if not runs:
+        return None
+    patterns = []
+    for run in runs:
+        parts = run.relative_to(sweep).parts
+        pattern = str(Path(sweep, "*", *parts[1:-1], "offline-run-*"))
+        if pattern not in patterns:
+            patterns.append(pattern)
+    what = f"{len(runs)} offline runs; upload them all" if len(runs) > 1 else "1 offline run; upload it"
+    return f"W&B: {what} with: wandb sync {' '.join(patterns)}"
+
+
 class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, count its jobs (their directories, not the ``results.json``
     files under them), print the failed ones -- a job that left no ``results.json`` (killed) counts as failed --
@@ -178,6 +188,9 @@ class SweepSummary(Callback):
                 results[job] = {"status": "failed", "error": f"unreadable {RESULTS_FILE}: {err}"}
         failed = {d: r for d, r in results.items() if r.get("status") != "ok"}
         print(f"\nSweep {sweep}: {len(results) - len(failed)} of {len(results)} jobs ok", flush=True)
+        sync = wandb_sync_command(sweep) if sweep.is_dir() else None
+        if sync:
+            print(sync, flush=True)
         if not failed:
             return
         lines = [f"{len(failed)} failed job(s):"]
@@ -199,16 +212,9 @@ def release_distributed() -> None:
             os.environ.pop(var, None)
 
 
-ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (
-    DatasetNotFoundError,  # a missing dataset: its one line, not a traceback before it
-    PretrainedWeightsError,
-    DivergedError,
-    CheckpointDirError,
-    CheckpointError,
-    ConfigValueError,
-    DatasetFormatError,
-    ImageReadError,
-)
+#: errors whose message is already one sentence for the user (a failed weight download, a diverged run, a bad
+#: checkpoint, a missing dataset, ...): each adds OneSentenceError as a base in its own layer
+ONE_SENTENCE_ERRORS: tuple[type[BaseException], ...] = (OneSentenceError,)
 
 
 def _one_sentence_error(err: BaseException) -> BaseException | None:

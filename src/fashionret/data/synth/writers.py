@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fashionret.data.synth.attribute_families import write_deepfashion_attr, write_fashionai, write_zappos50k
 from fashionret.data.synth.catalogue import write_catalogue
-from fashionret.data.synth.common import save_image, spread
+from fashionret.data.synth.common import pad, save_image, spread, write_list
 from fashionret.data.synth.families import (
     C2S_ATTRIBUTES,
     _c2s_item_attributes,
@@ -45,16 +45,6 @@ INSHOP_CATEGORIES = (
 )
 INSHOP_VIEWS = ("1_front", "2_side", "3_back", "4_full", "6_flat", "7_additional")  # official view names
 INSHOP_POSE = {"1_front": 1, "2_side": 2, "3_back": 3, "4_full": 4, "6_flat": 6, "7_additional": 5}
-
-
-def _pad(path: str, width: int = 71) -> str:
-    """Official DeepFashion rows pad the image name with spaces to a fixed width."""
-    return path.ljust(width) if len(path) < width else path + " "
-
-
-def _write_list(file: Path, header: str, rows: list[str]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(f"{len(rows)}\n{header}\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
 
 
 def write_inshop(
@@ -103,23 +93,23 @@ def write_inshop(
             x1, y1, x2, y2 = box
             save_image(img, out / "Img" / rel)
             status = "train" if i < n_train else ("gallery" if shop else "query")
-            part_rows.append(f"{_pad(rel)}{item} {status}")
-            bbox_rows.append(f"{_pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
-            lm_rows.append(f"{_pad(rel)}{ctype}  {1 if shop else 3}  {_df1_landmark_fields(box, ctype, rng, not shop)}")
+            part_rows.append(f"{pad(rel)}{item} {status}")
+            bbox_rows.append(f"{pad(rel)}{ctype}  {INSHOP_POSE[view]}  {x1:03d}  {y1:03d}  {x2:03d}  {y2:03d}")
+            lm_rows.append(f"{pad(rel)}{ctype}  {1 if shop else 3}  {_df1_landmark_fields(box, ctype, rng, not shop)}")
         attr_rows.append(f"{item} " + " ".join(f"{a:>2d}" for a in _c2s_item_attributes(spec)))
-    _write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
-    _write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
+    write_list(out / "Eval/list_eval_partition.txt", "image_name item_id evaluation_status", part_rows)
+    write_list(out / "Anno/list_bbox_inshop.txt", "image_name  clothes_type  pose_type  x_1  y_1  x_2  y_2", bbox_rows)
     (out / "Anno/list_item_inshop.txt").write_text(f"{len(items)}\n" + "".join(f"{it}\n" for it in items))
     lm_header = "image_name  clothes_type  variation_type  " + "  ".join(
         f"landmark_visibility_{k}  landmark_location_x_{k}  landmark_location_y_{k}" for k in range(1, 9)
     )
-    _write_list(out / "Anno/list_landmarks_inshop.txt", lm_header, lm_rows)
-    _write_list(
+    write_list(out / "Anno/list_landmarks_inshop.txt", lm_header, lm_rows)
+    write_list(
         out / "Anno/list_attr_cloth.txt",
         "attribute_name  attribute_type",
         [f"{zh} {en}".ljust(30) + f"{t}" for zh, en, t in C2S_ATTRIBUTES],
     )
-    _write_list(out / "Anno/list_attr_items.txt", "item_id attribute_labels", attr_rows)
+    write_list(out / "Anno/list_attr_items.txt", "item_id attribute_labels", attr_rows)
 
 
 FORMATS: dict[str, Callable[..., None]] = {

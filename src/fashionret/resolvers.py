@@ -1,4 +1,7 @@
-"""OmegaConf resolvers the config tree uses; registered when :mod:`fashionret` is imported.
+"""OmegaConf resolvers the config tree uses; registered when :mod:`fashionret` (any module of it) is imported.
+
+They read the backbones' timm configs (models) and albumentations' interpolation flags (data), lazily: this
+module sits at the package root, above the layers it glues into the config, and no layer imports it.
 
 * ``${fashionret.cwd:}``: the process's working directory. ``conf/paths/default.yaml`` builds the default
   ``root_dir`` (hence ``log_dir`` and ``hydra.sweep.dir``) from it rather than from ``${hydra:runtime.cwd}``:
