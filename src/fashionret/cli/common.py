@@ -68,7 +68,8 @@ def run_summary(cfg: DictConfig, started: dict | None = None) -> list[str]:
     what = [
         f"experiment {choices['experiment']}" if choices.get("experiment") else None,
         f"model {choices.get('model') or (cfg.get('model') or {}).get('_target_', '?')}",
-        f"data {choices.get('data', '?')}" + (f" ({data.get('family')})" if data.get("family") else ""),
+        f"data {choices.get('data', '?')}"
+        + (f" ({data.get('family')})" if data.get("family") not in (None, choices.get("data")) else ""),
     ]
     lines = [", ".join(w for w in what if w)]
     if started:
