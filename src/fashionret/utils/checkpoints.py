@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from fashionret.utils.errors import OneSentenceError
@@ -79,20 +77,6 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-class RunConfigInCheckpoint(Callback):
-    """Adds the run's :func:`run_meta` to every checkpoint Lightning writes (best, last, resume).
-
-    Added by :func:`fashionret.cli.common.build` to every trainer, so no config can leave it out.
-    """
-
-    def __init__(self, cfg: DictConfig):
-        super().__init__()
-        self.meta = run_meta(cfg)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint[META_KEY] = self.meta
-
-
 # ---------------------------------------------------------------------------------------------- inspection
 @dataclass
 class CheckpointInfo:
@@ -102,6 +86,8 @@ class CheckpointInfo:
     size: int
     meta: dict[str, Any] = field(default_factory=dict)
     state_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: it holds the optimizer and loop state a resume needs (not a weights-only checkpoint)
+    resumable: bool = True
 
     @property
     def config(self) -> dict[str, Any] | None:
@@ -205,7 +191,8 @@ def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool =
     meta = ckpt.get(META_KEY) or {}
     if not meta:
         log.warning("%s has no fashionret run config (written before it was stored): the config is used as given", p)
-    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes)
+    resumable = "optimizer_states" in ckpt and "loops" in ckpt
+    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes, resumable=resumable)
 
 
 def check_model_matches(info: CheckpointInfo, model_cfg: Mapping | None, choice: str | None = None) -> None:
