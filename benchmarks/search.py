@@ -62,14 +62,53 @@ def cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def make_index(root: Path, n: int, dim: int, shard_size: int, seed: int, approx: str) -> tuple[GalleryIndex, dict]:
-    emb = {"checkpoint": "random", "model": "random", "fingerprint": "0" * 64, "similarity": "cosine"}
-    items = [{"path": f"/catalogue/{i:07d}.jpg", "label": str(i)} for i in range(n)]
-    index = GalleryIndex.create(root, emb, {"random": seed}, items, shard_size)
-    gen = torch.Generator().manual_seed(seed)
-    for s in range(index.num_shards):
+class Vectors:
+    """Seeded embedding generators, block by block (a 1M x 512 set is never held twice).
+
+    * ``gaussian``: i.i.d. N(0, 1) in D dimensions -- no neighbourhood structure, the worst case;
+    * ``clustered``: the shape of a trained model's embeddings: ``n / CLUSTER_SIZE`` small clusters (one per
+      catalogue item, ~20 rows each) whose centres are N(0, I) in a ``LATENT``-dimensional subspace (a fixed
+      random orthonormal basis of R^D), rows = centre + ``SPREAD`` x N(0, I) in that subspace + ``NOISE`` x
+      N(0, I) in all D dimensions (intrinsic dimension ~32; ``SPREAD`` is the within-item / between-item
+      standard-deviation ratio). Queries are new draws around random items' centres (another photo of an
+      item in the catalogue), never gallery rows.
+    """
+
+    CLUSTER_SIZE, LATENT, SPREAD, NOISE = 20, 32, 0.5, 0.05
+
+    def __init__(self, kind: str, n: int, dim: int, seed: int):
+        self.kind, self.n, self.dim, self.seed = kind, n, dim, seed
+        rng = np.random.default_rng(seed)
+        if kind == "clustered":
+            self.basis = np.linalg.qr(rng.standard_normal((dim, self.LATENT)))[0].T.astype(np.float32)
+            self.centres = rng.standard_normal((max(1, n // self.CLUSTER_SIZE), self.LATENT)).astype(np.float32)
+
+    def block(self, lo: int, hi: int, stream: int = 0) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, stream, lo])
+        m = hi - lo
+        if self.kind == "gaussian":
+            return rng.standard_normal((m, self.dim), dtype=np.float32)
+        which = rng.integers(0, len(self.centres), m)
+        z = self.centres[which] + self.SPREAD * rng.standard_normal((m, self.LATENT), dtype=np.float32)
+        return z @ self.basis + self.NOISE * rng.standard_normal((m, self.dim), dtype=np.float32)
+
+    def queries(self, m: int) -> torch.Tensor:
+        return torch.from_numpy(self.block(0, m, stream=1))
+
+
+def write_index(root: Path, vectors: Vectors, shard_size: int) -> GalleryIndex:
+    """A real index folder of ``vectors`` (resumed where an earlier run stopped; reused when complete)."""
+    emb = {"checkpoint": None, "model": "vectors", "fingerprint": "0" * 64, "similarity": "cosine"}
+    items = [{"path": None, "item_id": str(i)} for i in range(vectors.n)]
+    index = GalleryIndex.create(root, emb, {vectors.kind: vectors.seed}, items, shard_size)
+    for s in range(index.written_shards(), index.num_shards):
         lo, hi = index.shard_range(s)
-        index.write_shard(s, torch.randn(hi - lo, dim, generator=gen).numpy())
+        index.write_shard(s, vectors.block(lo, hi))
+    return GalleryIndex.open(root)
+
+
+def make_index(root: Path, n: int, dim: int, shard_size: int, seed: int, approx: str) -> tuple[GalleryIndex, dict]:
+    index = write_index(root, Vectors("gaussian", n, dim, seed), shard_size)
     t0 = time.perf_counter()
     rec = build_approx(index, approx)
     rec["wall_build_s"] = time.perf_counter() - t0
@@ -177,6 +216,120 @@ def run_size(n: int, args) -> None:
         server.should_exit = True
 
 
+def thread_cpu_ms(fn, queries: torch.Tensor, k: int) -> list[float]:
+    """Thread CPU ms of ``fn(one query)`` for each query, on one thread (faiss and torch)."""
+    out = []
+    for i in range(len(queries)):
+        t0 = time.thread_time()
+        fn(queries[i : i + 1], k)
+        out.append(1000 * (time.thread_time() - t0))
+    return out
+
+
+def service_load(root: Path, queries: torch.Tensor, k: int, requests: int, workers: int) -> str:
+    """A bounded loopback load test of ``fashionret-search serve``'s app on the index (its default backend):
+    ``requests`` embedding queries from ``workers`` concurrent keep-alive clients; queries/s and latency."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    server, client = start_service(root)
+    client.close()
+    port = server.servers[0].sockets[0].getsockname()[1]
+    local = threading.local()
+
+    def one(i: int) -> float:
+        if not hasattr(local, "c"):
+            local.c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        t0 = time.perf_counter()
+        r = local.c.post("/api/search", json={"embedding": queries[i % len(queries)].tolist(), "k": k})
+        assert r.status_code == 200, r.text
+        return time.perf_counter() - t0
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(2 * workers)))  # warm-up
+        t0 = time.perf_counter()
+        lat = np.array(list(pool.map(one, range(requests)))) * 1000
+        wall = time.perf_counter() - t0
+    server.should_exit = True
+    return (
+        f"service load ({requests} embedding queries, {workers} concurrent clients, loopback): "
+        f"{requests / wall:.1f} queries/s, latency p50 {np.percentile(lat, 50):.1f} ms, p99 "
+        f"{np.percentile(lat, 99):.1f} ms (load average {os.getloadavg()[0]:.1f})"
+    )
+
+
+def approx_table(n: int, kind_vectors: str, args) -> None:
+    """Per approximate index kind: build time, memory, recall@10 against exact on held-out queries, and
+    single-query p50/p99 CPU-ms on one thread."""
+    import faiss
+
+    from fashionret.serve.approx import auto_pick, clear_cache, describe_auto
+
+    vectors = Vectors(kind_vectors, n, args.dim, args.seed)
+    root = Path(args.workdir) / f"{kind_vectors}_{n}_{args.dim}"
+    t0 = time.perf_counter()
+    index = write_index(root, vectors, args.shard_size)
+    write_s = time.perf_counter() - t0
+    vec_mb = n * args.dim * 4 / 2**20
+    queries = vectors.queries(args.queries)
+    t0 = time.perf_counter()
+    truth = index.search(queries, args.k)[0].numpy()  # the exact engine, batched
+    exact_s = time.perf_counter() - t0
+    print(
+        f"\n## {kind_vectors} N={n} D={args.dim}: index written (or reused) in {write_s:.1f} s; exact top-{args.k} of "
+        f"{len(queries)} held-out queries in {exact_s:.1f} s wall; vectors {vec_mb:.0f} MB; load "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "| kind | params | build wall s | build CPU s | index MB | x vectors | recall@10 (build, gallery rows) "
+        "| recall@10 held-out | p50 CPU-ms | p99 CPU-ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    sys.stdout.flush()
+    for kind in args.kinds:
+        if kind == "keep":  # the faiss index already in the folder (e.g. for --load-requests alone)
+            continue
+        if kind == "auto":
+            t0, c0 = time.perf_counter(), cpu()
+            _, auto = auto_pick(index, args.recall_target, args.seed)
+            print(f"| auto | {describe_auto({'auto': auto})} | {time.perf_counter() - t0:.1f} | {cpu() - c0:.1f} "
+                  "| | | | | | |")  # fmt: skip
+            sys.stdout.flush()
+            continue
+        faiss.omp_set_num_threads(args.build_threads)
+        torch.set_num_threads(args.build_threads)
+        t0, c0 = time.perf_counter(), cpu()
+        rec = build_approx(index, kind, recall_target=args.recall_target, seed=args.seed)
+        build_wall, build_cpu = time.perf_counter() - t0, cpu() - c0
+        index.meta["approx"] = rec
+        index.save_meta()
+        approx = load_approx(index)
+        faiss.omp_set_num_threads(1)
+        torch.set_num_threads(1)
+        found = np.concatenate(
+            [approx.search(queries[i : i + 100], args.k)[0].numpy() for i in range(0, len(queries), 100)]
+        )
+        recall = float(np.mean([len(set(f) & set(t)) / args.k for f, t in zip(found, truth)]))
+        for i in range(20):  # warm-up (page cache of the shards for the re-rank)
+            approx.search(queries[i : i + 1], args.k)
+        times = thread_cpu_ms(approx.search, queries, args.k)
+        p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
+        params = {k: v for k, v in rec["params"].items()}
+        print(
+            f"| {kind} | {params} | {build_wall:.1f} | {build_cpu:.1f} | {rec['bytes'] / 2**20:.0f} | "
+            f"{rec['bytes'] / 2**20 / vec_mb:.3f} | {rec['recall_at_10']:.4f} | {recall:.4f} | {p50:.3f} | {p99:.3f} |"
+        )
+        sys.stdout.flush()
+        del approx
+        clear_cache()
+    if args.load_requests:
+        faiss.omp_set_num_threads(1)
+        torch.set_num_threads(1)
+        print(service_load(root, queries, args.k, args.load_requests, args.load_clients))
+    print(f"(peak RSS of the process so far: {status_kb('VmHWM') / 2**20:.2f} GiB)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -190,10 +343,34 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=3, help="calls per contender per round")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tmp", default=None, help="where the index folders are written (default: the system's)")
+    p.add_argument(
+        "--vectors",
+        nargs="+",
+        choices=("gaussian", "clustered"),
+        default=None,
+        help="the approximate-index table instead (per --kinds: build, memory, recall on held-out queries, "
+        "single-query CPU-ms) on these vector kinds (see Vectors)",
+    )
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["hnsw", "ivf", "ivfpq", "auto"],
+        help="with --vectors (keep: build nothing, use the folder's faiss index)",
+    )
+    p.add_argument("--queries", type=int, default=1000, help="with --vectors: held-out queries")
+    p.add_argument("--recall-target", type=float, default=0.95)
+    p.add_argument("--build-threads", type=int, default=2, help="with --vectors: threads while building")
+    p.add_argument("--workdir", default="/tmp/fashionret_search_bench", help="with --vectors: index folders (reused)")
+    p.add_argument("--load-requests", type=int, default=0, help="with --vectors: a service load test after the kinds")
+    p.add_argument("--load-clients", type=int, default=8)
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     for n in args.sizes:
-        run_size(n, args)
+        if args.vectors:
+            for v in args.vectors:
+                approx_table(n, v, args)
+        else:
+            run_size(n, args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def test_argparse_help(module, prog, capsys):
 
 def test_search_subcommand_help():
     sub = search.parser()._subparsers._group_actions[0].choices
-    for name in ("index", "query", "verify", "serve"):
+    assert set(sub) == set(search.COMMANDS)
+    for name in search.COMMANDS:
         text = sub[name].format_help()
         assert "``" not in text and "examples:" in text
         assert sum(ln.strip().startswith(f"fashionret-search {name}") for ln in text.splitlines()) >= 2

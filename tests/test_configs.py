@@ -75,9 +75,13 @@ def test_demo_defaults_are_offline():
     cfg = _compose([])
     assert cfg.data.synthetic.format == "deepfashion_inshop"
     assert cfg.backbone.pretrained is False
-    assert cfg.optimizer.lr == 1e-3 and cfg.trainer.max_epochs == 8  # the demo bundle's settings
-    assert _compose(["trainer=gpu"]).trainer.max_epochs == 8  # ... whatever trainer is chosen
-    assert _compose(["data=deepfashion_inshop"]).optimizer.lr == 3e-4  # ... and only with data=demo
+    assert cfg.optimizer.lr == 1e-3 and cfg.trainer.max_epochs == 5  # the demo bundle's settings
+    assert cfg.data.num_workers == 0 and cfg.callbacks.last_checkpoint is None  # only the checkpoint a user needs
+    assert cfg.callbacks.model_checkpoint.save_weights_only is True
+    assert _compose(["trainer=gpu"]).trainer.max_epochs == 5  # ... whatever trainer is chosen
+    other = _compose(["data=deepfashion_inshop"])
+    assert other.optimizer.lr == 3e-4  # ... and only with data=demo
+    assert other.callbacks.last_checkpoint is not None and other.callbacks.model_checkpoint.save_weights_only is False
     cfg = _compose(["backbone=resnet50"])  # the smoke command keeps the demo offline
     assert cfg.backbone.name == "resnet50" and cfg.backbone.pretrained is False
     assert _compose(["backbone.pretrained=true"]).backbone.pretrained is True  # command line wins

@@ -29,9 +29,9 @@ LAYERS = {
     "data": 5,
     "utils": 6,
 }
-#: known circles that another open branch removes (issue 26: serve/approx.py <-> serve/index.py). An entry that
+#: known circles that another open branch removes (none today). An entry that
 #: no longer occurs fails the test below, so this list cannot go stale: delete it when that branch is merged.
-KNOWN_CIRCLES: set[frozenset[str]] = {frozenset({"fashionret.serve.approx", "fashionret.serve.index"})}
+KNOWN_CIRCLES: set[frozenset[str]] = set()
 
 
 def _name(path: Path) -> str:

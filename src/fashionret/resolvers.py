@@ -20,6 +20,7 @@ module sits at the package root, above the layers it glues into the config, and 
 from __future__ import annotations
 
 import os
+import re
 
 from omegaconf import OmegaConf
 
@@ -59,6 +60,8 @@ def _backbone_option_tag(choice: str):
 
     from fashionret.utils.resources import resource_dir
 
+    if not re.fullmatch(r"[A-Za-z0-9_]+", str(choice)):  # an option name, never a path (../../x)
+        raise ValueError(f"backbone_option_tag: {choice!r} is not a backbone option name")
     path = resource_dir("conf") / "backbone" / f"{choice}.yaml"
     return (yaml.safe_load(path.read_text()) or {}).get("pretrained_tag") if path.is_file() else None
 

@@ -297,3 +297,19 @@ def test_import_split_photos_keeps_every_folder_in_every_split(tmp_path):
     first = (tree / "manifest.csv").read_text()
     import_tree(tree, seed=2, split="photos", force=True)
     assert (tree / "manifest.csv").read_text() == first
+
+
+def test_import_force_replaces_a_symlinked_manifest(tmp_path):
+    """``fashionret-data import --force`` as typed, where manifest.csv is a symlink to a file elsewhere: the link
+    is replaced by the new manifest, the file it pointed at is untouched (no write through it)."""
+    tree = synthesize("catalogue", tmp_path / "tree", num_items=6, images_per_item=2, image_size=32, manifest=False)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tree / "manifest.csv").symlink_to(victim)
+    out = run_cli(["fashionret-data", "import", "--root", str(tree)], tmp_path)
+    assert out.returncode != 0 and "exists; pass --force to replace it" in out.stderr
+    out = run_cli(["fashionret-data", "import", "--root", str(tree), "--force"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert victim.read_text() == "keep me"
+    manifest = tree / "manifest.csv"
+    assert not manifest.is_symlink() and manifest.read_text().startswith("path,item_id,split,role\n")

@@ -62,10 +62,11 @@ def test_index_time_validation_refuses_nan(tmp_path):
         index.write_shard(0, g.numpy())
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "ivfpq"])
 def test_persistent_faiss_index_recall_is_measured(kind, tmp_path):
     pytest.importorskip("faiss")
     from fashionret.serve.approx import build_approx, load_approx
+    from fashionret.serve.backends import search as approx_search
 
     gen = torch.Generator().manual_seed(2)
     centres = torch.randn(60, 24, generator=gen)
@@ -80,7 +81,7 @@ def test_persistent_faiss_index_recall_is_measured(kind, tmp_path):
     rng = np.random.default_rng(0)
     ids = np.sort(rng.choice(3000, size=rec["recall_queries"], replace=False))
     exact = topk_neighbours(g[ids], g, 11)[0].numpy()
-    found = index.search(g[ids], 11, backend="faiss")[0].numpy()
+    found = approx_search(index, g[ids], 11, backend="faiss")[0].numpy()
     hits = sum(
         len(set([x for x in f if x != s][:10]) & set([x for x in e if x != s][:10]))
         for f, e, s in zip(found, exact, ids)

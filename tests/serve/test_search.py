@@ -53,6 +53,7 @@ def test_index_then_query_returns_each_query_first(trained_run, gallery_folder, 
     assert len(results) == 3
     for q, res in zip(queries, results):
         assert res["topk"][0]["path"] == str(q.resolve())
+        assert res["topk"][0]["item_id"] == q.parent.name  # an image is named by its folder (never "-")
         assert res["topk"][0]["cosine"] == pytest.approx(1.0, abs=1e-5)
         assert len(res["topk"]) == 5
         assert [h["cosine"] for h in res["topk"]] == sorted((h["cosine"] for h in res["topk"]), reverse=True)
@@ -145,3 +146,47 @@ def test_query_errors_are_one_sentence(trained_run, tmp_path, capsys):
     assert "no index.json there" in capsys.readouterr().err
     assert search_main(["index", "--run", str(trained_run), "--images", str(tmp_path / "none"), "--out", "x"]) == 2
     assert "--images" in capsys.readouterr().err
+
+
+def test_add_and_remove_images_in_place(trained_run, gallery_folder, tmp_path, capsys):
+    """An index made by a run grows by a folder of new photos (embedded by that run) and loses an item by its
+    folder name; exact search then equals brute force on the run's own embeddings of the live images."""
+    photos = sorted(gallery_folder.rglob("*.jpg"))
+    first = tmp_path / "first"
+    new = first / "new_arrivals"  # under the folder the index serves images from (add refuses others)
+
+    def copy(folder: Path, part: list[Path]) -> None:
+        for p in part:
+            (folder / p.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, folder / p.parent.name / p.name)
+
+    copy(first, photos[:8])
+    idx = tmp_path / "c.idx"
+    assert search_main(["index", "--run", str(trained_run), "--images", str(first), "--out", str(idx),
+                        "--shard-size", "3", "--no-progress"]) == 0  # fmt: skip
+    copy(new, photos[8:])  # new arrivals, after indexing
+    assert search_main(["add", "--index", str(idx), "--images", str(new)]) == 0
+    gone = photos[2].parent.name
+    (tmp_path / "gone.csv").write_text(f"item_id\n{gone}\n")
+    assert search_main(["remove", "--index", str(idx), "--items", str(tmp_path / "gone.csv")]) == 0
+    assert search_main(["verify", "--index", str(idx)]) == 0
+    out = capsys.readouterr().out
+    assert "added 4 items (rows 8..11); 12 searchable" in out and "removed 1 items (1 rows); 11 searchable" in out
+    index = GalleryIndex.open(idx, check_digests=True)
+    items = [index.items[i] for i in range(len(index))]
+    assert [it["item_id"] for it in items] == [Path(it["path"]).parent.name for it in items]
+    run = load_run(trained_run)
+    from fashionret.serve.embed import ImageFiles
+
+    g = embed(run.module, ImageFiles([it["path"] for it in items], run.transform))
+    live = torch.tensor([it["item_id"] != gone for it in items])
+    got = index.search(g, 5)[0]
+    ids = torch.nonzero(live).flatten()
+    want = ids[retrieval_topk(g, g[ids], 5)]
+    assert torch.equal(got, want)
+
+
+def retrieval_topk(q: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
+    from fashionret.eval import topk_neighbours
+
+    return topk_neighbours(q, g, k)[0]

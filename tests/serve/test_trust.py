@@ -8,46 +8,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-from fashionret.utils.checkpoints import META_KEY, find_run_checkpoint
+from fashionret.utils.checkpoints import find_run_checkpoint
+from tests.serve.conftest import one_sentence as _one_sentence
 from tests.serve.conftest import run_cli
-
-
-class _Marker:
-    """Unpickling this runs ``open(path, "w")``: the side file an exploit asks ``torch.load`` to read."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __reduce__(self):
-        return open, (self.path, "w")
-
-
-def _tamper(ckpt: Path, out: Path, change) -> Path:
-    data = torch.load(ckpt, map_location="cpu", weights_only=True)
-    change(data[META_KEY])
-    torch.save(data, out)
-    return out
-
-
-def _one_sentence(stderr: str, *needles: str) -> str:
-    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    last = lines[-1]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    for n in needles:
-        assert n in last, last
-    return last
-
-
-@pytest.fixture(scope="module")
-def side_file(tmp_path_factory) -> tuple[Path, Path]:
-    """A pickle whose loading (``weights_only=False``) creates ``marker``."""
-    d = tmp_path_factory.mktemp("side")
-    marker = d / "PWNED"
-    torch.save(_Marker(str(marker)), d / "payload.pt")
-    return d / "payload.pt", marker
+from tests.serve.conftest import tamper as _tamper
 
 
 def _torch_load_in_lit(meta: dict, payload: Path) -> None:

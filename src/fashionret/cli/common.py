@@ -16,12 +16,13 @@ from fashionret.cli.tasks import check_task
 from fashionret.data.datamodule import IdentityRetrievalDataModule
 from fashionret.data.errors import DatasetNotFoundError
 from fashionret.eval.chance import chance_attribute_map, chance_map, chance_topk
+from fashionret.lit.checkpointing import RunConfigInCheckpoint
 from fashionret.models.backbones import describe_backbone
-from fashionret.utils.checkpoints import RunConfigInCheckpoint
 from fashionret.utils.config_checks import check_config_values
 from fashionret.utils.hydra_job import hydra_job_choices, hydra_job_overrides, is_multirun, sweep_identity
 from fashionret.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from fashionret.utils.jobs import pin_ddp_children_to_job_dir
+from fashionret.utils.logs import one_line_per_record
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,12 @@ TREE_FIRST = ("data", "model", "normalization", "loss", "optimizer", "scheduler"
 
 
 @rank_zero_only
-def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None, echo: bool = True) -> None:
-    """Print the resolved composed config as a rich tree (one branch per group, YAML inside) and save it as
-    ``config_tree.log`` in the run directory; Hydra's own ``.hydra/config.yaml`` keeps the unresolved one.
-    ``echo=False``: saved only (the jobs of a sweep after its first)."""
+def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None, echo: bool = False) -> None:
+    """Save the resolved composed config as a rich tree (one branch per group, YAML inside) in
+    ``config_tree.log`` of the run directory, full width (Hydra's own ``.hydra/config.yaml`` keeps the unresolved
+    one); ``echo``: print it too (the terminal otherwise gets :func:`run_summary`'s few lines)."""
     import rich
+    import rich.console
     import rich.syntax
     import rich.tree
 
@@ -53,25 +55,49 @@ def print_config_tree(cfg: DictConfig, save_to: str | Path | None = None, echo: 
     if save_to is not None:
         path = Path(save_to)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as f:
-            rich.print(tree, file=f)
+        with open(path, "w") as f:  # full width: no value cut at a terminal's 80 columns
+            rich.console.Console(file=f, width=240, color_system=None, soft_wrap=True).print(tree)
+
+
+def run_summary(cfg: DictConfig, started: dict | None = None) -> list[str]:
+    """What runs, in a few lines: the experiment (or the composed groups), model, data, backbone and its tag,
+    and where the run's files go (the full resolved config is in its ``config_tree.log``)."""
+    choices = hydra_job_choices()
+    data = cfg.get("data") or {}
+    root = data.get("root") if isinstance(data, DictConfig) else None
+    what = [
+        f"experiment {choices['experiment']}" if choices.get("experiment") else None,
+        f"model {choices.get('model') or (cfg.get('model') or {}).get('_target_', '?')}",
+        f"data {choices.get('data', '?')}"
+        + (f" ({data.get('family')})" if data.get("family") not in (None, choices.get("data")) else ""),
+    ]
+    lines = [", ".join(w for w in what if w)]
+    if started:
+        lines.append(f"backbone {started['backbone_tag']} ({started['backbone_weights']})")
+    if root is not None:
+        lines.append(f"data.root {root}")
+    out = Path(cfg.paths.output_dir)
+    tree = f" (resolved config: {out / 'config_tree.log'})" if cfg.get("print_config", True) else ""
+    lines.append(f"output {out}{tree}")
+    return lines
 
 
 def build(cfg: DictConfig, with_callbacks: bool = True):
     """Datamodule, LightningModule and Trainer from the composed config.
 
-    Every trainer gets :class:`~fashionret.utils.checkpoints.RunConfigInCheckpoint`: each checkpoint it writes
+    Every trainer gets :class:`~fashionret.lit.checkpointing.RunConfigInCheckpoint`: each checkpoint it writes
     carries the resolved config and the run's overrides (what ``fashionret-eval``, ``-search`` and ``-export``
     rebuild the model from).
     """
+    one_line_per_record()  # Lightning's info lines once (its own console handler printed them a second time)
     check_config_values(cfg)  # a value of the wrong type or range: one sentence, before anything is built
     check_task(cfg, CONFIG_DIR, hydra_job_choices().get("model"))  # model/data task mismatch: refused before building
     use_smoke_data(cfg)
     if cfg.get("print_config", True):
-        print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log", echo=not later_sweep_job())
+        print_config_tree(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
     started = describe_backbone(cfg.get("backbone"))
-    if started:
-        log.info("backbone %s (%s)", started["backbone_tag"], started["backbone_weights"])
+    for line in run_summary(cfg, started):
+        log.info("%s", line)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -124,20 +150,15 @@ def use_smoke_data(cfg: DictConfig) -> None:
         return
     if str(cfg.data.root) != str(smoke_root) and not Path(str(cfg.data.root)).expanduser().exists():
         family = cfg.data.get("family")
-        log.info("+smoke=cpu: data.root=%s replaced by synthetic %s data at %s", cfg.data.root, family, smoke_root)
+        log.warning(
+            "+smoke=cpu: data.root=%s does not exist, so this run uses synthetic %s data at %s instead (its numbers "
+            "say nothing about your dataset)",
+            cfg.data.root,
+            family,
+            smoke_root,
+        )
         with open_dict(cfg):
             cfg.data.root = smoke_root
-
-
-def later_sweep_job() -> bool:
-    """A multirun job after the sweep's first: its config tree goes to its ``config_tree.log`` only."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return False
-    hc = HydraConfig.get()
-    return hc.mode == RunMode.MULTIRUN and int(hc.job.get("num") or 0) > 0
 
 
 def check_data_root(datamodule) -> None:

@@ -138,7 +138,7 @@ def _eval_tables(table: SampleTable) -> dict[str, SampleTable]:
 def _queries_without_match(family: str, table: SampleTable, show: int = 3) -> int:
     """Evaluation queries whose identity (attribute value) has no gallery (candidate) image, printed per stage (a
     warning: the metrics leave them out and count them); returns the number of empty query or gallery sets."""
-    from fashionret.data.datamodule import query_gallery  # Lightning: only when used
+    from fashionret.data.table import query_gallery
 
     total = 0
     for stage, t in _eval_tables(table).items():
@@ -293,7 +293,7 @@ def _stats(args: argparse.Namespace) -> int:
     if m.get("unpaired_items"):
         print(f"style-0 (not pairable) items, not retrieval identities: {m['unpaired_items']}")
     if TASKS[args.format] == "attribute":
-        from fashionret.data.datamodule import query_gallery  # Lightning: only when used
+        from fashionret.data.table import query_gallery
 
         names = m.get("attributes", [])
         for split in ("val", "test"):

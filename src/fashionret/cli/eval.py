@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra
@@ -57,7 +58,8 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
         replayable_overrides,
         resolve_checkpoint,
     )
-    from fashionret.utils.trust import check_stored_run, check_targets
+    from fashionret.utils.confine import check_write_folders, inside, run_folder, working_root
+    from fashionret.utils.trust import check_stored_run, resolve_checked
 
     ckpt = resolve_checkpoint(cfg.get("ckpt_path"), cfg.get("run_dir"))
     info = inspect_checkpoint(ckpt)
@@ -88,10 +90,15 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
         run_cfg.ckpt_path = str(info.path)
         run_cfg.paths = cfg.paths.copy()  # this eval job's directories ...
         stored_paths = (info.config or {}).get("paths") or {}
+        roots = [working_root(), run_folder(info.path)]  # where a stored run may make eval write
         if not any(k.startswith("paths.") for k in user_keys):
-            for k in ("data_dir", "cache_dir"):  # ... but the run's data, wherever eval is started from
-                if stored_paths.get(k):
-                    run_cfg.paths[k] = stored_paths[k]
+            # ... but the run's data, wherever eval is started from, where it is on this machine (read only), and
+            # its parse cache where eval may write
+            data_dir, cache_dir = stored_paths.get("data_dir"), stored_paths.get("cache_dir")
+            if data_dir and Path(str(data_dir)).is_dir():
+                run_cfg.paths.data_dir = data_dir
+            if cache_dir and inside(cache_dir, roots):
+                run_cfg.paths.cache_dir = cache_dir
         run_cfg.on_job_failure = cfg.get("on_job_failure", "raise")
         # the checkpoint's weights replace whatever the backbone would load: no download, no local file
         run_cfg.backbone.pretrained = False
@@ -103,11 +110,48 @@ def run_config(cfg: DictConfig) -> tuple[DictConfig, CheckpointInfo]:
                 del run_cfg.callbacks[name]
     keep_run_model_values(run_cfg, info.config, user_keys)
     keep_run_backbone(run_cfg, info.config, user_keys)
-    # every class the evaluation will build, whatever composed it, is allow-listed
-    check_targets(OmegaConf.to_container(run_cfg, resolve=False), info.describe(), allow_interpolation=True)
+    # what is checked is what is instantiated: resolved here, once (no resolver runs after the check); every
+    # class allow-listed, and every folder eval writes to inside the run's folder or the working directory
+    resolve_checked(run_cfg, info.describe())
+    roots.append(Path(str(run_cfg.paths.output_dir)))
+    cache = OmegaConf.select(run_cfg, "data.cache_dir", default=None)
+    if cache and "data.cache_dir" not in user_keys and not inside(cache, roots):
+        # only a parse cache: the run's own, elsewhere on the trainer's machine, is not written to
+        log.info("data.cache_dir=%s is outside this run's folder and the working directory: parse cache at %s",
+                 cache, run_cfg.paths.cache_dir)  # fmt: skip
+        run_cfg.data.cache_dir = run_cfg.paths.cache_dir
+    check_write_folders(OmegaConf.to_container(run_cfg), info.describe(), roots, user_keys)
+    check_synthetic_roots(run_cfg, info.describe(), roots, user_keys)
     model_choice = next((o.split("=", 1)[1] for o in user if _key(o) == "model"), None)
     check_model_matches(info, run_cfg.get("model"), model_choice)
     return run_cfg, info
+
+
+def check_synthetic_roots(run_cfg: DictConfig, where: str, roots: list[Path], user_keys: set[str]) -> None:
+    """A synthetic dataset is generated only inside ``roots`` (or read where it already is, complete), unless the
+    user named its folder.
+
+    Raises:
+        UntrustedConfigError: one sentence naming ``where``, the key and the folder.
+    """
+    from fashionret.data.synth.writers import synthetic_present
+    from fashionret.utils.confine import inside
+    from fashionret.utils.trust import UntrustedConfigError
+
+    synthetic = OmegaConf.select(run_cfg, "data.synthetic", default=None)
+    if not synthetic:
+        return
+    params = OmegaConf.to_container(synthetic.get("params") or {})
+    for key in ("data.root", "smoke.data_root"):
+        root = OmegaConf.select(run_cfg, key, default=None)
+        if root is None or key in user_keys or inside(root, roots):
+            continue
+        if not synthetic_present(str(synthetic.get("format")), str(root), **params):
+            raise UntrustedConfigError(
+                f"{where} is refused: its key {key} would generate a synthetic dataset at {root}, outside the run's "
+                f"folder and the working directory; a stored run may not choose where this command writes (pass "
+                f"{key}=FOLDER yourself to choose), nothing from it was run"
+            )
 
 
 def keep_run_model_values(run_cfg: DictConfig, stored: dict | None, user_keys: set[str]) -> None:

@@ -1,267 +1,101 @@
-"""``fashionret-search``: index a gallery with a trained run, then query it with images.
+"""``fashionret-search``: index a gallery with a trained run (or precomputed vectors), change it, query it.
 
-torch and the serving code are imported inside the commands: ``--help`` reads only this module.
+The parser only: the commands (:mod:`fashionret.cli.search_commands`) import torch and the serving code when
+they run, so ``--help`` reads neither.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-import time
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fashionret.serve.run import TrainedRun
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-fashionret-search: index a gallery with a trained run, then query the index with images: the top-k gallery
-items per query with their scores (cosine similarity, or Euclidean distance for runs trained with it),
-printed and drawn as a grid PNG. Ranking is the package's exact engine; --backend faiss uses the index's
-persistent faiss index (flat, HNSW or IVF; its recall is measured when it is built). `serve` answers the
-same over HTTP with a web page.
+fashionret-search: index a gallery with a trained run (or vectors embedded elsewhere), then query the index
+with images or vectors: the top-k gallery items per query with their scores (cosine similarity, or Euclidean
+distance for runs trained with it), printed, written to results.json and (for images) drawn as a grid PNG.
+Ranking is the package's exact engine; --backend faiss uses the index's persistent faiss index (flat, HNSW,
+IVF or compressed IVF-PQ; its recall is measured when it is built). `add` and `remove` change an index in
+place; `serve` answers the same over HTTP with a web page.
 
 examples:
   fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx
   fashionret-search query --index catalogue.idx my_photo.jpg another.jpg --k 5
+  fashionret-search index --embeddings E.npy --items ITEMS.csv --out vectors.idx
+  fashionret-search query --index vectors.idx --embeddings Q.npy --k 10 --out results/
+  fashionret-search add --index vectors.idx --embeddings NEW.npy --items NEW.csv
+  fashionret-search remove --index vectors.idx --items GONE.csv
   fashionret-search verify --index catalogue.idx
   fashionret-search serve --index catalogue.idx --port 8000
 """
 
-
-def _data_split(run: TrainedRun, split: str):
-    """A dataset split of the run's own data config (``test_gallery``, ``test_query``, ``val_gallery``, ...)."""
-    import hydra
-    from omegaconf import OmegaConf
-
-    from fashionret.serve.index import SearchIndexError
-
-    dm = hydra.utils.instantiate(OmegaConf.create(run.config["data"]))
-    dm.setup("test")
-    if split not in dm.datasets:
-        raise SearchIndexError(f"--data {split}: the run's data ({dm.family}) has splits {sorted(dm.datasets)}")
-    ds = dm.datasets[split]
-    t = ds.table
-    items = [{"path": str(Path(t.image_root) / str(t.path[i])), "label": str(t.identity[i])} for i in range(len(ds))]
-    names = list(getattr(dm, "attribute_names", []) or [])
-    return ds, items, names
+COMMANDS = ("index", "query", "add", "remove", "export", "verify", "serve")
+APPROX_KINDS = ("auto", "none", "flat", "hnsw", "ivf", "ivfpq")
+BACKENDS = ("exact", "faiss", "engine")
 
 
-def cmd_index(args: argparse.Namespace) -> int:
-    from fashionret.serve.approx import choose_kind
-    from fashionret.serve.embed import ImageFiles, OnlyImage, ShardWriter, list_images, loader, predict_trainer
-    from fashionret.serve.index import GalleryIndex
-    from fashionret.serve.run import load_run
-
-    run = load_run(args.run)
-    names: list[str] = []
-    if args.images:
-        files = list_images(args.images)
-        items = [{"path": str(p.resolve()), "label": None} for p in files]
-        source = {"images": str(Path(args.images).resolve())}
-        dataset = None
-    else:
-        dataset, items, names = _data_split(run, args.data)
-        source = {"data": args.data, "family": run.config["data"].get("family")}
-    index = GalleryIndex.create(args.out, run.describe(), source, items, args.shard_size)
-    if names and not index.meta.get("attribute_names"):
-        index.meta["attribute_names"] = names
-        index.save_meta()
-    if run.attribute_conditioned:  # one faiss index per attribute is not built: attribute indexes search exactly
-        if args.approx not in ("auto", "none"):
-            raise ValueError(f"--approx {args.approx}: attribute-conditioned indexes are searched exactly")
-        args.approx = "none"
-    choose_kind(args.approx, len(items))  # a bad --approx before any embedding
-    done = index.written_shards()
-    start = done * index.shard_size
-    if done == index.num_shards:
-        print(f"{index.root}: complete already ({len(items)} items in {index.num_shards} shards)")
-        return _approx(index, args)
-    if done:
-        print(f"{index.root}: resuming after {done} of {index.num_shards} shards ({start} of {len(items)} items)")
-    if dataset is None:
-        todo = ImageFiles([it["path"] for it in items[start:]], run.transform)
-    else:
-        todo = OnlyImage(dataset, offset=start)
-    writer = ShardWriter(index.shard_size, done, index.write_shard)
-    trainer = predict_trainer([writer], progress=not args.no_progress)
-    t0 = time.perf_counter()
-    trainer.predict(run.module, dataloaders=loader(todo, args.batch_size, args.workers), return_predictions=False)
-    print(
-        f"indexed {len(items) - start} images in {time.perf_counter() - t0:.1f} s -> {index.root} "
-        f"({len(items)} items, {index.num_shards} shards, model={run.info.model_name()}, "
-        f"fingerprint {run.fingerprint[:12]})"
+def _command(sub, name: str, help: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` ends with its examples; it runs ``search_commands.cmd_<name>``."""
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description + "\n\nexamples:\n" + "\n".join(f"  fashionret-search {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    return _approx(index, args)
+    p.set_defaults(func=f"cmd_{name}")
+    return p
 
 
-def _approx(index, args: argparse.Namespace) -> int:
-    """Build the persistent faiss index once (or report the one there) and print its measured recall."""
-    from fashionret.serve.approx import build_approx, choose_kind
-
-    rec = index.meta.get("approx")
-    want = choose_kind(args.approx, len(index))
-    if rec is None or rec["kind"] != want or (want != "none" and rec.get("recall_target") != args.recall_target):
-        t0 = time.perf_counter()
-        rec = build_approx(index, want, recall_target=args.recall_target)
-        index.meta["approx"] = rec
-        index.save_meta()
-        if want != "none":
-            print(f"built the {want} faiss index in {time.perf_counter() - t0:.1f} s")
-    print(_describe_approx(rec))
-    return 0
+def _index_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
 
 
-def _describe_approx(rec: dict) -> str:
-    if rec["kind"] == "none":
-        return "approximate index: none (--backend exact only)"
-    params = ", ".join(f"{k}={v}" for k, v in rec["params"].items())
-    return (
-        f"approximate index: {rec['kind']}{f' ({params})' if params else ''}, recall@10 vs exact = "
-        f"{rec['recall_at_10']:.4f} on {rec['recall_queries']} sampled gallery queries (own item excluded)"
-    )
+def _run_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
+    default = "" if required else " (default: the run that made the index)"
+    p.add_argument("--run", required=required, help=f"a fashionret-train run directory or checkpoint{default}")
 
 
-def _default_out() -> Path:
-    root = Path(os.environ.get("FASHIONRET_ROOT") or Path.cwd())
-    return root / "logs" / "search" / time.strftime("%Y-%m-%d_%H-%M-%S")
+def _embedder_arg(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--embedder", choices=("auto", "onnx", "torch"), default="auto", help=help)
 
 
-def cmd_query(args: argparse.Namespace) -> int:
-    import torch
-
-    from fashionret.serve.embed import OnlyImage, WithAttribute, embed, read_rgb
-    from fashionret.serve.embedder import QueryEmbedder
-    from fashionret.serve.index import GalleryIndex, distances
-    from fashionret.serve.run import load_run
-    from fashionret.viz.grid import distinct_captions, retrieval_grid
-
-    index = GalleryIndex.open(args.index)
-    index.require_complete()
-    attribute = index.attribute_id(args.attribute)
-    run = load_run(args.run or index.meta["embedder"]["checkpoint"], what="--run")
-    index.check_embedder(run.describe())
-    if args.images:
-        queries = [{"path": str(Path(p).resolve()), "label": None} for p in args.images]
-        for q in queries:
-            if not Path(q["path"]).is_file():
-                raise FileNotFoundError(f"query image {q['path']} does not exist")
-        embedder = QueryEmbedder(run, args.embedder, batch_size=args.batch_size)
-        images = [read_rgb(q["path"]) for q in queries]
-        q_emb = embedder.embed_images(images, attribute)
-        shown_image = images.__getitem__
-        if embedder.engine == "onnx":
-            print(f"queries embedded with the run's ONNX export {embedder.onnx_path} (onnxruntime)")
-    else:
-        ds, queries, _ = _data_split(run, args.data)
-        if args.limit:
-            queries = queries[: args.limit]
-            ds = torch.utils.data.Subset(ds, range(len(queries)))
-        dataset = OnlyImage(ds) if attribute is None else WithAttribute(ds, attribute)
-        shown_image = getattr(ds, "dataset", ds).load_image  # as the model saw it (cropped to its box)
-        q_emb = embed(run.module, dataset, batch_size=args.batch_size)
-    top, scores = index.search(q_emb, args.k, attribute=attribute, backend=args.backend)
-    sim = index.meta["embedder"]["similarity"]
-    shown = distances(q_emb, scores, sim)
-    col = "cosine" if sim == "cosine" else "distance"
-    out = Path(args.out).expanduser() if args.out else _default_out()
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for j, q in enumerate(queries):
-        hits = []
-        for r in range(top.shape[1]):
-            item = index.items[int(top[j, r])]
-            hits.append({"rank": r + 1, "path": item["path"], "label": item.get("label"), col: float(shown[j, r])})
-        results.append({"query": q["path"], "label": q.get("label"), "attribute": attribute, "topk": hits})
-    marked = False
-    for j, res in enumerate(results[: args.show]):
-        item = f"  (item {res['label']})" if res["label"] is not None else ""
-        print(f"query {j + 1}/{len(results)}: {res['query']}{item}")
-        print(f"  {'rank':>4}  {col:>8}  {'item':<12}  path")
-        for h in res["topk"]:
-            mark = " *" if _is_match(res, h) else ""
-            marked |= bool(mark)
-            print(f"  {h['rank']:>4}  {h[col]:>8.4f}  {h['label'] or '-':<12}  {h['path']}{mark}")
-    if len(results) > args.show:
-        print(f"... {len(results) - args.show} more queries in {out / 'results.json'}")
-    (out / "results.json").write_text(json.dumps({"index": str(index.root), "results": results}, indent=2))
-    grid_rows = results[: args.grid_rows]
-    grid = retrieval_grid(
-        [shown_image(j) for j in range(len(grid_rows))],
-        [[read_rgb(h["path"]) for h in r["topk"]] for r in grid_rows],
-        [[_is_match(r, h) for h in r["topk"]] for r in grid_rows],
-        row_captions=[f"query {j + 1}: {c}" for j, c in enumerate(distinct_captions([r["query"] for r in grid_rows]))],
-        cell_captions=[[f"#{h['rank']}" for h in r["topk"]] for r in grid_rows],
-        cell_scores=[[h[col] for h in r["topk"]] for r in grid_rows],
-    )
-    grid.save(out / "grid.png")
-    if marked:  # the legend only where a mark was printed: items known on both sides, or the query image itself
-        labelled = any(r["label"] is not None for r in results)
-        print("(* = same item as the query)" if labelled else "(* = the query image itself)")
-    print(f"grid: {out / 'grid.png'}\nresults: {out / 'results.json'}")
-    return 0
+def _vectors_args(p: argparse.ArgumentParser, items_help: str) -> None:
+    p.add_argument("--embeddings", help="a .npy float array [items, dim] of vectors embedded elsewhere")
+    p.add_argument("--items", help=items_help)
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    """Every check of the index's files, digests included (what opening it skips on large indexes)."""
-    from fashionret.serve.approx import load_approx
-    from fashionret.serve.index import GalleryIndex
-
-    index = GalleryIndex.open(args.index, check_digests=True)
-    index.require_complete()
-    if (index.meta.get("approx") or {"kind": "none"})["kind"] != "none":
-        load_approx(index)
-    print(
-        f"{index.root}: OK ({len(index)} items in {index.num_shards} shards; row counts and sha256 digests of "
-        f"the items list, every shard{' and the faiss index' if index.meta.get('approx', {}).get('file') else ''} "
-        "match index.json)"
-    )
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from fashionret.serve.service import serve
-
-    return serve(args.index, host=args.host, port=args.port, embedder=args.embedder, run=args.run)
-
-
-def _is_match(query: dict, hit: dict) -> bool:
-    """Same item (labels known on both sides), else the same file."""
-    if query.get("label") is not None and hit.get("label") is not None:
-        return query["label"] == hit["label"]
-    return query["query"] == hit["path"]
-
-
-def quiet_lightning() -> None:
-    """No accelerator banners or tips around a predict-only Trainer."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+ITEMS_HELP = "with --embeddings: a CSV with an item_id column (and optionally path), one line per row"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fashionret-search", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{index,query,verify,serve}")
-    pi = sub.add_parser(
+    sub = p.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+
+    pi = _command(
+        sub,
         "index",
-        help="embed a gallery into an index folder",
-        description="Embed a gallery (an image folder, or a split of the run's dataset) with a trained run into an "
-        "index folder: batched, with a progress bar, written in shards so that an interrupted run resumes.\n\n"
-        "examples:\n  fashionret-search index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx\n"
-        "  fashionret-search index --run logs/train/runs/<run> --data test_gallery --out test_gallery.idx",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "embed a gallery (or take precomputed vectors) into an index folder",
+        "Embed a gallery (an image folder, or a split of the run's dataset) with a trained run into an index "
+        "folder -- or take vectors embedded elsewhere (--embeddings, --items): batched, written in shards so that "
+        "an interrupted run resumes.",
+        [
+            "index --run logs/train/runs/<run> --images shop_photos/ --out catalogue.idx",
+            "index --run logs/train/runs/<run> --data test_gallery --out test_gallery.idx",
+            "index --embeddings E.npy --items ITEMS.csv --out vectors.idx",
+        ],
     )
-    pi.add_argument("--run", required=True, help="a fashionret-train run directory, or one of its checkpoints")
+    _run_arg(pi)
     src = pi.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", help="a folder of gallery images (searched recursively)")
+    src.add_argument("--images", help="a folder of gallery images (searched recursively; items named by folder)")
     src.add_argument("--data", help="a split of the run's own dataset: test_gallery, test_query, val_gallery, ...")
+    src.add_argument("--embeddings", help="a .npy float array [items, dim] of vectors embedded elsewhere")
+    pi.add_argument("--items", help=ITEMS_HELP)
+    pi.add_argument("--similarity", choices=("cosine", "euclidean"), default="cosine", help="with --embeddings")
     pi.add_argument("--out", required=True, help="the index folder to write (or to resume)")
     pi.add_argument("--batch-size", type=int, default=64)
     pi.add_argument("--shard-size", type=int, default=4096, help="items per shard file (the resume granularity)")
@@ -270,97 +104,166 @@ def parser() -> argparse.ArgumentParser:
     pi.add_argument(
         "--approx",
         default="auto",
-        choices=("auto", "none", "flat", "hnsw", "ivf"),
-        help="the persistent faiss index built beside the shards (default auto: flat up to 100000 items, hnsw "
-        "beyond); its recall@10 against exact search is measured and printed",
+        choices=APPROX_KINDS,
+        help="the persistent faiss index built beside the shards (default auto: flat up to 100000 items; beyond, "
+        "hnsw, ivf and ivfpq measured on a sample and the cheapest reaching --recall-target picked); its "
+        "recall@10 against exact search is measured and printed",
     )
     pi.add_argument(
         "--recall-target",
         type=float,
         default=0.95,
-        help="hnsw/ivf: the smallest efSearch/nprobe whose measured recall@10 reaches this (default 0.95)",
+        help="hnsw/ivf/ivfpq: the smallest efSearch/nprobe whose measured recall@10 reaches this (default 0.95)",
     )
-    pi.set_defaults(func=cmd_index)
 
-    pq = sub.add_parser(
+    pq = _command(
+        sub,
         "query",
-        help="print the top-k gallery items for query images and draw them as a grid",
-        description="Embed query images with the run that made the index and print the top-k gallery items per "
-        "query with their scores; writes grid.png and results.json to --out.\n\n"
-        "examples:\n  fashionret-search query --index catalogue.idx my_photo.jpg --k 5\n"
-        "  fashionret-search query --index attr.idx photo.jpg --attribute 2 --backend faiss",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the top-k gallery items for query images or vectors",
+        "Embed query images with the run that made the index (or take query vectors) and print the top-k gallery "
+        "items per query with their item names and scores; writes results.json (and for images grid.png) to "
+        "--out.",
+        [
+            "query --index catalogue.idx my_photo.jpg --k 5",
+            "query --index attr.idx photo.jpg --attribute 2",
+            "query --index vectors.idx --embeddings Q.npy --k 10 --out results/",
+        ],
     )
-    pq.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
+    _index_arg(pq)
     pq.add_argument("images", nargs="*", default=[], help="query image files")
     pq.add_argument("--data", help="query with a split of the run's dataset instead (e.g. test_query)")
+    pq.add_argument("--embeddings", help="query with the rows of a .npy float array [queries, dim] instead")
     pq.add_argument("--k", type=int, default=10, help="results per query (default 10)")
     pq.add_argument("--attribute", help="attribute (name or id) for an attribute-conditioned model's index")
-    pq.add_argument(
-        "--backend",
-        choices=("exact", "faiss"),
-        default="exact",
-        help="exact engine (default), or the index's persistent faiss index (see index --approx)",
+    backends = "exact engine (default), the index's persistent faiss index (see index --approx), or the vector "
+    pq.add_argument("--backend", choices=BACKENDS, default="exact", help=backends + "engine it was exported to")
+    _embedder_arg(
+        pq,
+        "query images through the run's checked ONNX export when it has one (auto), always (onnx) or eager "
+        "PyTorch (torch)",
     )
-    pq.add_argument(
-        "--embedder",
-        choices=("auto", "onnx", "torch"),
-        default="auto",
-        help="query images through the run's checked ONNX export when it has one (auto), always (onnx) or "
-        "eager PyTorch (torch)",
-    )
-    pq.add_argument("--run", help="embed the queries with this run (default: the run that made the index)")
+    _run_arg(pq)
     pq.add_argument("--limit", type=int, default=0, help="with --data: only the first N queries")
     pq.add_argument("--show", type=int, default=10, help="queries printed (all are in results.json)")
     pq.add_argument("--grid-rows", type=int, default=8, help="queries drawn in grid.png")
     pq.add_argument("--batch-size", type=int, default=64)
-    pq.add_argument("--out", help="folder for grid.png and results.json (default logs/search/<date>_<time>)")
-    pq.set_defaults(func=cmd_query)
+    pq.add_argument("--out", help="folder for results.json and grid.png (default logs/search/<date>_<time>)")
 
-    pv = sub.add_parser(
+    pa = _command(
+        sub,
+        "add",
+        "add items to an index in place (exact and faiss search see them at once)",
+        "Add items to a complete index without rebuilding it: vectors (--embeddings, --items) to an index made "
+        "from vectors, images (--images, embedded by the run that made the index) to an index made by a run. "
+        "The change is atomic (new files, then one rename of index.json) and verify checks it.",
+        [
+            "add --index vectors.idx --embeddings NEW.npy --items NEW.csv",
+            "add --index catalogue.idx --images new_arrivals/",
+        ],
+    )
+    _index_arg(pa)
+    _vectors_args(pa, ITEMS_HELP)
+    pa.add_argument("--images", help="a folder of new gallery images")
+    _run_arg(pa)
+    pa.add_argument("--batch-size", type=int, default=64)
+
+    pr = _command(
+        sub,
+        "remove",
+        "remove items from an index in place (every row of each named item)",
+        "Remove items from a complete index without rebuilding it: every row whose item_id is listed is skipped "
+        "by exact and faiss search from then on. An item_id the index does not hold is an error naming its line.",
+        [
+            "remove --index vectors.idx --items GONE.csv   # a CSV with an item_id column",
+            "remove --index catalogue.idx --items discontinued.csv   # image items are named by their folder",
+        ],
+    )
+    _index_arg(pr)
+    pr.add_argument("--items", required=True, help="a CSV with an item_id column: the items to remove")
+
+    pe = _command(
+        sub,
+        "export",
+        "copy an index into a vector engine (Milvus: Milvus Lite in the index folder, or a server/cluster)",
+        "Copy an index's live rows into a Milvus collection and record it in index.json; query --backend engine "
+        "(and the service) then search there, and add/remove reach it too. The default is Milvus Lite, a file "
+        "in the index folder; --uri http://host:19530 points the same client code at a Milvus server or "
+        "cluster (a token, if it needs one, from FASHIONRET_MILVUS_TOKEN).",
+        [
+            "export --index vectors.idx",
+            "export --index catalogue.idx --uri http://milvus.internal:19530 --collection shop_2026",
+        ],
+    )
+    _index_arg(pe)
+    pe.add_argument("--uri", default="engine.db", help="a Milvus URL, or a Milvus Lite file name in the index folder")
+    pe.add_argument("--collection", default="fashionret", help="the collection to (re)create (default fashionret)")
+
+    pv = _command(
+        sub,
         "verify",
-        help="check an index's files against the row counts and digests in its index.json",
-        description="Check every file of an index: row counts, sizes and sha256 digests of the items list, every "
-        "shard and the faiss index. Opening an index checks counts always, digests only up to 32 MiB of files.\n\n"
-        "examples:\n  fashionret-search verify --index catalogue.idx\n"
-        "  fashionret-search verify --index /shared/indexes/shop_2026.idx   # an index someone handed you",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check an index's files against the row counts and digests in its index.json",
+        "Check every file of an index: row counts, sizes and sha256 digests of the items list, every shard, the "
+        "removed-items mask and the faiss index. Opening an index checks counts always, digests only up to 32 MiB "
+        "of files.",
+        [
+            "verify --index catalogue.idx",
+            "verify --index /shared/indexes/shop_2026.idx   # an index someone handed you",
+        ],
     )
-    pv.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
-    pv.set_defaults(func=cmd_verify)
+    _index_arg(pv)
 
-    ps = sub.add_parser(
+    ps = _command(
+        sub,
         "serve",
-        help="serve an index over HTTP: an API and a web page (drop a photo, see the top-k)",
-        description="Serve an index over HTTP with the run that made it: POST /api/search (an image upload or an "
-        "embedding), GET /api/health, and a web page at / where a photo dropped on the page shows the top-k. "
-        "Binds 127.0.0.1 unless --host says otherwise.\n\n"
-        "examples:\n  fashionret-search serve --index catalogue.idx --port 8000\n"
-        "  fashionret-search serve --index catalogue.idx --host 0.0.0.0 --port 8080   # reachable from other hosts",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "serve an index over HTTP: an API and a web page (drop a photo, see the top-k)",
+        "Serve an index over HTTP with the run that made it: POST /api/search (an image upload or an embedding), "
+        "GET /api/health, and a web page at / where a photo dropped on the page shows the top-k. Binds 127.0.0.1 "
+        "unless --host says otherwise.",
+        [
+            "serve --index catalogue.idx --port 8000",
+            "serve --index catalogue.idx --host 0.0.0.0 --port 8080   # reachable from other hosts",
+        ],
     )
-    ps.add_argument("--index", required=True, help="an index folder made by fashionret-search index")
+    _index_arg(ps)
     ps.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     ps.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    ps.add_argument("--run", help="embed with this run (default: the run that made the index)")
-    ps.add_argument("--embedder", choices=("auto", "onnx", "torch"), default="auto", help="as for query")
-    ps.set_defaults(func=cmd_serve)
+    _run_arg(ps)
+    _embedder_arg(ps, "as for query")
     return p
 
 
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Combinations argparse cannot express, refused before anything is loaded."""
+    if args.command == "query" and sum(map(bool, (args.images, args.data, args.embeddings))) != 1:
+        p.error("query: give query image files, --data SPLIT or --embeddings Q.npy (one of them)")
+    if args.command == "index" and bool(args.embeddings) != bool(args.items):
+        p.error("index: --embeddings and --items go together (vectors and their item ids)")
+    if args.command == "index" and not args.embeddings and not args.run:
+        p.error("index: --images and --data need --run (the trained run that embeds them)")
+    if args.command == "add" and not (bool(args.embeddings and args.items) ^ bool(args.images)):
+        p.error("add: give --embeddings with --items, or --images (one of them)")
+
+
+def quiet_lightning() -> None:
+    """No accelerator banners or tips around a predict-only Trainer."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.command == "query" and bool(args.images) == bool(args.data):
-        parser().error("query: give query image files or --data SPLIT (one of them)")
+    p = parser()
+    args = p.parse_args(argv)
+    _check(p, args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Lightning's own deprecation notice about torch internals: nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     quiet_lightning()
-    from fashionret.serve.index import SearchIndexError  # torch: only after the arguments are read
+    from fashionret.cli import search_commands
+    from fashionret.serve.store import SearchIndexError
     from fashionret.utils.checkpoints import CheckpointError
 
     try:
-        return args.func(args)
+        return getattr(search_commands, args.func)(args)
     except (CheckpointError, SearchIndexError, FileNotFoundError, ValueError, ImportError) as err:
         print(f"fashionret-search {args.command}: {err}", file=sys.stderr)
         return 2

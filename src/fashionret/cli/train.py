@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -31,6 +32,7 @@ def train(cfg: DictConfig) -> dict:
     ckpt_path = prepare_resume(cfg) if cfg.get("train", True) else None
     # a change the checkpoint's state would undo is refused now; optimizer changes are applied after its restore
     apply_changes, resumed_with = resume_plan(cfg, ckpt_path) if ckpt_path else (None, None)
+    notice_unshareable()
     datamodule, lit, trainer = build(cfg)
     if apply_changes is not None:
         trainer.callbacks.append(apply_changes)
@@ -61,6 +63,17 @@ def train(cfg: DictConfig) -> dict:
         )
     print_locations(cfg, trainer, what="run")
     return metrics
+
+
+def notice_unshareable() -> None:
+    """One line, before training, when an override of this run will make eval, search and export refuse it."""
+    from fashionret.cli import CONFIG_DIR
+    from fashionret.utils.hydra_job import hydra_job_overrides
+    from fashionret.utils.trust import unshareable_notice
+
+    notice = unshareable_notice(hydra_job_overrides(), Path(CONFIG_DIR))
+    if notice:
+        print(f"fashionret-train: {notice}", flush=True)
 
 
 def skipped_rows(datamodule) -> dict[str, int]:

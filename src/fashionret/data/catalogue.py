@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,7 +196,7 @@ def import_tree(
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder (expected <root>/<item>/<image> folders)")
     out = root / manifest
-    if out.exists() and not force:
+    if (out.exists() or out.is_symlink()) and not force:  # a dangling symlink too: nothing is written through it
         raise FileExistsError(f"{out} exists; pass --force to replace it")
     report = ImportReport(out, mode=split)
     ignored: dict[str, list[str]] = {}
@@ -233,7 +234,12 @@ def import_tree(
             report.roles[part][role] += 1
     report.items = {part: len(v) for part, v in items_in.items()}
     report.problems = trainability_problems(report.items.get("train", 0), report.items.get("val", 0), split)
-    out.write_text(buf.getvalue(), encoding="utf-8")
+    # a new file renamed over the name: a symlink there is replaced, never written through
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with open(tmp, "x", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, out)
     if single:
         ignored["single-image items kept in train (not queryable)"] = single
     report.ignored = ignored

@@ -15,37 +15,12 @@ from fashionret.data.landmarks import deepfashion_slots
 from fashionret.data.parsers import TASKS
 from fashionret.data.preflight import preflight_eval_images
 from fashionret.data.samplers import IdentityBatchSampler, ShuffledBatchSampler
-from fashionret.data.table import SampleTable
+from fashionret.data.table import SampleTable, query_gallery
 from fashionret.data.transforms import compose
 
 log = logging.getLogger(__name__)
 
 VAL_SOURCES = ("official", "holdout")
-
-
-def query_gallery(table: SampleTable) -> tuple[SampleTable, SampleTable]:
-    """Query and gallery rows of an evaluation table.
-
-    Rows with an explicit ``role`` (the ASEN ``query_valid`` / ``candidate_valid`` files) use it; families with
-    official query/gallery splits (In-Shop, ASEN test files) use them; families with a domain (C2S,
-    DeepFashion2, Street2Shop) use consumer images as queries and shop images as the gallery. A same-domain
-    table without query/gallery labels (a held-out part of train) uses each identity's first image (by path)
-    as its gallery image and the rest as queries.
-    """
-    if (table.role != "").any():
-        return table.subset(table.role == "query"), table.subset(table.role == "gallery")
-    if (table.split == "query").any() or (table.split == "gallery").any():
-        return table.subset(table.split == "query"), table.subset(table.split == "gallery")
-    if (table.domain != "").any():
-        return table.subset(table.domain == "consumer"), table.subset(table.domain == "shop")
-    order = np.lexsort((table.path.astype(str), table.identity.astype(str)))
-    first = np.zeros(len(table), dtype=bool)
-    seen: set[str] = set()
-    for i in order:
-        if table.identity[i] not in seen:
-            seen.add(table.identity[i])
-            first[i] = True
-    return table.subset(~first), table.subset(first)
 
 
 def exclude_rows(table: SampleTable, exclude: dict | None, what: str) -> SampleTable:

@@ -11,17 +11,37 @@
   (papers 002/003), on the same engine.
 """
 
-from fashionret.eval.attribute import AttributeMAP, TripletAccuracy
-from fashionret.eval.metric import RetrievalMetric
-from fashionret.eval.ranking import (
-    DEFAULT_TOPK,
-    QueryRanks,
-    default_chunk_size,
-    query_ranks,
-    retrieval_metrics,
-    summarize,
-)
-from fashionret.eval.topk import topk_neighbours
+from typing import TYPE_CHECKING
+
+from fashionret.utils.lazy import lazy_exports
+
+#: name -> the submodule that defines it, imported on first use (``fashionret-search`` reads only ``.topk``)
+_EXPORTS = {
+    "AttributeMAP": "fashionret.eval.attribute",
+    "TripletAccuracy": "fashionret.eval.attribute",
+    "RetrievalMetric": "fashionret.eval.metric",
+    "DEFAULT_TOPK": "fashionret.eval.ranking",
+    "QueryRanks": "fashionret.eval.ranking",
+    "default_chunk_size": "fashionret.eval.ranking",
+    "query_ranks": "fashionret.eval.ranking",
+    "retrieval_metrics": "fashionret.eval.ranking",
+    "summarize": "fashionret.eval.ranking",
+    "topk_neighbours": "fashionret.eval.topk",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from fashionret.eval.attribute import AttributeMAP, TripletAccuracy
+    from fashionret.eval.metric import RetrievalMetric
+    from fashionret.eval.ranking import (
+        DEFAULT_TOPK,
+        QueryRanks,
+        default_chunk_size,
+        query_ranks,
+        retrieval_metrics,
+        summarize,
+    )
+    from fashionret.eval.topk import topk_neighbours
 
 __all__ = [
     "DEFAULT_TOPK",

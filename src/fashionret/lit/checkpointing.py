@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig
 
+from fashionret.utils.checkpoints import META_KEY, run_meta
 from fashionret.utils.errors import OneSentenceError
 
 
@@ -102,3 +105,17 @@ def check_checkpoint_dirs(trainer: L.Trainer) -> None:
                 "or point paths.output_dir (or callbacks.model_checkpoint.dirpath / "
                 "callbacks.last_checkpoint.dirpath) at a writable directory"
             ) from None
+
+
+class RunConfigInCheckpoint(Callback):
+    """Adds the run's :func:`run_meta` to every checkpoint Lightning writes (best, last, resume).
+
+    Added by :func:`fashionret.cli.common.build` to every trainer, so no config can leave it out.
+    """
+
+    def __init__(self, cfg: DictConfig):
+        super().__init__()
+        self.meta = run_meta(cfg)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[META_KEY] = self.meta

@@ -10,21 +10,20 @@ An index is a folder::
     shard_00000.npy     float32 rows of items [0, shard_size), [shard_size, 2 shard_size), ...
                         ([n, D]; [n, A, D] for an attribute-conditioned model: one row per attribute),
                         validated and, for cosine, L2-normalised once, when written
-    approx.faiss        optional: the approximate (or flat) faiss index (:mod:`fashionret.serve.approx`)
+    removed.npy         optional: bool per item, the items ``fashionret-search remove`` took out (skipped by search)
+    approx.faiss        optional, written by a layer above (:mod:`fashionret.serve.approx`); changes in place
+                        (:mod:`fashionret.serve.update`) use generation names (``shard_00003.g2.npy``)
 
-Shards are written atomically one after another, each recorded in ``index.json`` once on disk, so an
-interrupted ``fashionret-search index`` resumes at the first unrecorded shard (recorded shards missing at the
-end count as not written; one missing before a present one is an error).
+Shards are written atomically one by one, each recorded in ``index.json`` once on disk: an interrupted ``index``
+resumes at the first unrecorded shard (missing at the end: not written; missing before a present one: an error).
 
-Opening checks what is cheap: ``index.json`` parses, the items file has one line per item, every shard's
-header gives the recorded row count and dimension and its size matches the header (a truncated shard is named).
-Digests (sha256 of each file) are checked at open when the shards and items total at most
-:data:`DIGEST_AT_OPEN_BYTES`, and always by ``fashionret-search verify`` (:func:`verify`).
+Opening checks what is cheap: every file named is inside the folder (:mod:`fashionret.serve.safety`), the items
+file has one line per item, each shard's header gives the recorded rows and dimension and matches its size. Digests
+and finite rows are checked at open up to :data:`DIGEST_AT_OPEN_BYTES` of files, always by ``fashionret-search verify``.
 
-Exact search reads the shards memory-mapped (copy-on-write, so nothing is copied) and scores each shard with
-the engine (:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or
-normalisation at query time), merging the per-shard lists; equal scores keep gallery order, so the result is
-:func:`fashionret.eval.topk_neighbours`'s on the same vectors.
+Exact search reads the shards memory-mapped (copy-on-write: nothing copied) and scores each with the engine
+(:func:`fashionret.eval.topk.topk_prepared`: one product and a top-k, no validation or normalisation at query
+time), merging the per-shard lists; equal scores keep gallery order: :func:`fashionret.eval.topk_neighbours`'s.
 
 The fingerprint (:func:`fashionret.utils.checkpoints.model_fingerprint`: weights + normalisation + input size +
 eval transforms) ties an index to the model that made it: querying it through another model is refused.
@@ -32,9 +31,7 @@ eval transforms) ties an index to the model that made it: querying it through an
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +41,19 @@ import torch
 
 from fashionret.eval.topk import merge_topk, prepare_gallery, prepare_queries, topk_prepared
 from fashionret.serve.items import ITEMS_FILE, OFFSETS_FILE, Items, ItemsError, digest, encode_items, offsets_of
+from fashionret.serve.safety import check_finite_rows, check_index_files
+from fashionret.serve.scores import distances, drop_rows
+from fashionret.serve.store import (
+    SearchIndexError,
+    atomic_write,
+    file_digest,
+    is_generation_of,
+    load_mask,
+    npy_header,
+    save_npy,
+)
+
+__all__ = ["GalleryIndex", "SearchIndexError", "distances", "file_digest", "shard_name"]
 
 INDEX_FILE = "index.json"
 INDEX_VERSION = 2
@@ -51,48 +61,11 @@ INDEX_VERSION = 2
 DIGEST_AT_OPEN_BYTES = 32 * 2**20
 #: Score-matrix budget for one (query chunk x shard) product.
 SCORE_BUDGET_BYTES = 64 * 2**20
-
-
-class SearchIndexError(ValueError):
-    """An index cannot be used as asked (other model, incomplete, corrupt, attribute missing); one sentence."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _save_npy(path: Path, arr: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would append .npy to a *.tmp name
-        np.save(f, arr)
+REMOVED_FILE = "removed.npy"
 
 
 def shard_name(i: int) -> str:
     return f"shard_{i:05d}.npy"
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(8 * 2**20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _shard_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """``(shape, dtype, data offset)`` from a ``.npy`` header, or one sentence naming the file."""
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-            offset = f.tell()
-    except (ValueError, OSError, SyntaxError) as err:
-        raise SearchIndexError(f"{path} is not a readable shard (.npy header: {err})") from None
-    if fortran or dtype != np.float32:
-        raise SearchIndexError(f"{path} holds {dtype} {'Fortran-order ' if fortran else ''}data, expected float32")
-    return tuple(shape), dtype, offset
 
 
 @dataclass
@@ -102,6 +75,7 @@ class GalleryIndex:
     items: Items
     _shards: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
     _neg_sq: dict[tuple[int, int | None], torch.Tensor] = field(default_factory=dict, repr=False)
+    _removed: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------------------------------ creation
     @classmethod
@@ -145,15 +119,15 @@ class GalleryIndex:
         if root.exists() and any(root.iterdir()):
             raise SearchIndexError(f"--out {root} exists and is not a fashionret index: pass a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
-        _atomic_write(root / OFFSETS_FILE, lambda p: _save_npy(p, offsets))
+        atomic_write(root / ITEMS_FILE, lambda p: p.write_bytes(data))
+        atomic_write(root / OFFSETS_FILE, lambda p: save_npy(p, offsets))
         index = cls(root, meta, Items(root / ITEMS_FILE, len(items), len(data), root / OFFSETS_FILE))
         index.save_meta()
         return index
 
     def save_meta(self) -> None:
         text = json.dumps(self.meta, indent=1, sort_keys=True)
-        _atomic_write(self.root / INDEX_FILE, lambda p: p.write_text(text))
+        atomic_write(self.root / INDEX_FILE, lambda p: p.write_text(text))
 
     @classmethod
     def open(cls, root: str | Path, check_digests: bool | None = None) -> GalleryIndex:
@@ -174,6 +148,7 @@ class GalleryIndex:
                 f"{path} is an index of format version {version}, this fashionret reads version {INDEX_VERSION}: "
                 "index the gallery again"
             )
+        check_index_files(root, meta)  # its own files only: no absolute path, no '..', no symlink out
         rec = meta["items"]
         try:
             items = Items(root / rec["file"], int(meta["num_items"]), int(rec["bytes"]), root / rec["offsets"])
@@ -183,10 +158,12 @@ class GalleryIndex:
             raise SearchIndexError(str(err)) from None
         index = cls(root, meta, items)
         index.check_shards()
+        index.removed()  # its shape and count, when there is one
         if check_digests is None:
             check_digests = index.data_bytes() <= DIGEST_AT_OPEN_BYTES
         if check_digests:
             index.check_digests()
+            check_finite_rows(index)
         return index
 
     # --------------------------------------------------------------------------------------------- shards
@@ -217,7 +194,8 @@ class GalleryIndex:
         return self.written_shards() == self.num_shards
 
     def data_bytes(self) -> int:
-        return int(self.meta["items"]["bytes"]) + sum(int(s["bytes"]) for s in self.meta["shards"])
+        extra = [self.meta["removed"]] if self.meta.get("removed") else []
+        return int(self.meta["items"]["bytes"]) + sum(int(s["bytes"]) for s in self.meta["shards"] + extra)
 
     def write_shard(self, i: int, embeddings: np.ndarray) -> None:
         """Validate (and for cosine L2-normalise) a shard's rows, write it atomically, record it."""
@@ -226,27 +204,32 @@ class GalleryIndex:
             raise ValueError(f"shard {i} of {self.root} must hold {hi - lo} items, got {embeddings.shape[0]}")
         if i != self.written_shards():
             raise ValueError(f"shard {i} of {self.root} written out of order (next is {self.written_shards()})")
-        emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
+        self.meta["shards"].append(self.store_rows(shard_name(i), self.prepare_rows(embeddings, lo)))
+        self.save_meta()
+
+    def prepare_rows(self, embeddings: np.ndarray, lo: int) -> np.ndarray:
+        """Rows ``lo..`` validated (finite, non-zero for cosine) and, for cosine, L2-normalised: float32."""
+        emb = torch.from_numpy(np.array(embeddings, dtype=np.float32))  # a copy: a mapped input stays read-only
         flat = emb.reshape(-1, emb.shape[-1])
         try:
             rows, _ = prepare_gallery(flat, self.similarity)
         except ValueError as err:
             why = str(err).replace("query_emb ", "").replace("gallery_emb ", "")
-            raise ValueError(f"the embeddings of items {lo}..{hi - 1} of {self.root}: {why}") from None
-        arr = np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
-        path = self.root / shard_name(i)
-        self.meta.pop("approx", None)  # built from the shards: rebuilt once they are all written
-        _atomic_write(path, lambda p: _save_npy(p, arr))
-        self.meta["shards"].append(
-            {
-                "file": shard_name(i),
-                "rows": int(arr.shape[0]),
-                "shape": list(arr.shape),
-                "sha256": file_digest(path),
-                "bytes": path.stat().st_size,
-            }
-        )
-        self.save_meta()
+            raise ValueError(f"the embeddings of items {lo}..{lo + len(emb) - 1} of {self.root}: {why}") from None
+        return np.ascontiguousarray(rows.reshape(emb.shape).numpy(), dtype=np.float32)
+
+    def store_rows(self, name: str, arr: np.ndarray) -> dict[str, Any]:
+        """Write prepared rows as shard file ``name`` (atomically); its ``index.json`` record."""
+        path = self.root / name
+        atomic_write(path, lambda p: save_npy(p, arr))
+        return {
+            "file": name,
+            "rows": int(arr.shape[0]),
+            "shape": list(arr.shape),
+            "sha256": file_digest(path),
+            "bytes": path.stat().st_size,
+        }
 
     def check_shards(self) -> None:
         """Row counts, shapes and sizes of every recorded shard against ``index.json`` (headers only)."""
@@ -258,11 +241,11 @@ class GalleryIndex:
         dims = None
         for i, rec in enumerate(recs):
             path = self.root / rec["file"]
-            if rec["file"] != shard_name(i):
+            if not is_generation_of(rec["file"], shard_name(i)):
                 raise SearchIndexError(f"{self.root / INDEX_FILE}: shard {i} is recorded as {rec['file']}")
             if not path.is_file():
                 raise SearchIndexError(f"{path} is missing ({rec['rows']} rows recorded): index the gallery again")
-            shape, dtype, offset = _shard_header(path)
+            shape, dtype, offset = npy_header(path, what="shard", dtype=np.float32)
             lo, hi = self.shard_range(i)
             if shape[0] != rec["rows"] or shape[0] != hi - lo:
                 raise SearchIndexError(
@@ -289,7 +272,8 @@ class GalleryIndex:
                 f"{self.items.offsets_path} does not match the digest in index.json (edited or replaced since "
                 "indexing): index the gallery again"
             )
-        for rec in self.meta["shards"]:
+        extra = [self.meta["removed"]] if self.meta.get("removed") else []
+        for rec in self.meta["shards"] + extra:
             path = self.root / rec["file"]
             if file_digest(path) != rec["sha256"]:
                 raise SearchIndexError(
@@ -307,7 +291,7 @@ class GalleryIndex:
     def shard(self, i: int) -> torch.Tensor:
         """Shard ``i`` memory-mapped (copy-on-write: never written, never copied), opened once."""
         if i not in self._shards:
-            arr = np.load(self.root / shard_name(i), mmap_mode="c")
+            arr = np.load(self.root / self.meta["shards"][i]["file"], mmap_mode="c")
             self._shards[i] = torch.from_numpy(arr)
         return self._shards[i]
 
@@ -363,38 +347,52 @@ class GalleryIndex:
 
     # --------------------------------------------------------------------------------------------- search
     def search(
-        self, query_emb: torch.Tensor, k: int, attribute: int | None = None, backend: str = "exact"
+        self, query_emb: torch.Tensor, k: int, attribute: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(item indices [Q, k], scores [Q, k])``, best first; scores as the engine computes them (cosine
-        similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`). ``backend="faiss"`` searches
-        the index's persistent faiss index (:mod:`fashionret.serve.approx`)."""
+        """``(item indices [Q, k], scores [Q, k])``, best first, exact; scores as the engine computes them
+        (cosine similarity; for euclidean ``2 q.g - ||g||^2``, see :func:`distances`). Removed items
+        (``fashionret-search remove``) are skipped: each shard is asked for ``k`` plus its removed rows, whose
+        hits are then dropped, so what is left is that shard's exact top-k of the live rows, in order.
+        Approximate backends are layers above (:func:`fashionret.serve.approx.search`)."""
         self.require_complete()
-        if backend == "faiss":
-            from fashionret.serve.approx import load_approx
-
-            return load_approx(self).search(query_emb, k)
-        if backend != "exact":
-            raise ValueError(f"--backend must be 'exact' or 'faiss', got {backend!r}")
         q = prepare_queries(query_emb.float(), self.similarity)
-        k = min(int(k), len(self))
+        k = min(int(k), self.live_count())
+        if k < 1:
+            raise SearchIndexError(f"--index {self.root} has no items left (all {len(self)} removed)")
+        removed = self.removed()
         chunk = max(1, SCORE_BUDGET_BYTES // (4 * self.shard_size))
         out_s, out_i = [], []
         for c0 in range(0, q.shape[0], chunk):
             qc = q[c0 : c0 + chunk]
             scores, indices = [], []
             for i in range(self.num_shards):
-                s, j = topk_prepared(qc, self.rows(i, attribute), k, neg_sq_norms=self._neg_sq_norms(i, attribute))
+                lo, hi = self.shard_range(i)
+                gone = removed[lo:hi] if removed is not None else None
+                extra = int(gone.sum()) if gone is not None else 0
+                if extra == hi - lo:
+                    continue
+                kk = min(k + extra, hi - lo)
+                s, j = topk_prepared(qc, self.rows(i, attribute), kk, neg_sq_norms=self._neg_sq_norms(i, attribute))
+                if extra:
+                    s, j = drop_rows(s, j, torch.from_numpy(np.array(gone)), k)
                 scores.append(s)
-                indices.append(j + self.shard_range(i)[0])
+                indices.append(j + lo)
             s, j = merge_topk(scores, indices, k)
             out_s.append(s)
             out_i.append(j)
         return torch.cat(out_i), torch.cat(out_s)
 
+    # -------------------------------------------------------------------------------------------- removed
+    def removed(self) -> np.ndarray | None:
+        """Bool ``[num_items]``: rows removed by ``fashionret-search remove`` (``None``: none ever removed)."""
+        rec = self.meta.get("removed")
+        if not rec:
+            return None
+        if self._removed is None:
+            if not is_generation_of(rec["file"], REMOVED_FILE):
+                raise SearchIndexError(f"{self.root / INDEX_FILE} names {rec['file']!r} as its removed-items mask")
+            self._removed = load_mask(self.root / rec["file"], len(self), int(rec["count"]))
+        return self._removed
 
-def distances(query_emb: torch.Tensor, scores: torch.Tensor, similarity: str) -> torch.Tensor:
-    """What to print per result: the cosine similarity, or the Euclidean distance ``||q - g||``."""
-    if similarity == "cosine":
-        return scores
-    q2 = (query_emb.float() ** 2).sum(1, keepdim=True)
-    return (q2 - scores).clamp_min(0).sqrt()
+    def live_count(self) -> int:
+        return len(self) - int((self.meta.get("removed") or {}).get("count", 0))

@@ -20,6 +20,16 @@ import numpy as np
 ITEMS_FILE, OFFSETS_FILE = "items.jsonl", "items.offsets.npy"
 
 
+def item_name(item: dict[str, Any]) -> str:
+    """What names an item to a person: its ``item_id`` (a manifest's or ITEMS.csv's), else its label (a
+    dataset split's identity), else the folder its image is in (a folder-per-item tree), else the file's stem."""
+    for key in ("item_id", "label"):
+        if item.get(key) not in (None, ""):
+            return str(item[key])
+    path = Path(str(item.get("path") or ""))
+    return path.parent.name or path.stem
+
+
 class ItemsError(ValueError):
     """The items file does not match its index; one sentence naming the file."""
 
@@ -82,6 +92,10 @@ class Items:
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
+
+    def data(self) -> bytes:
+        """The whole file's bytes (to append to it in a new generation)."""
+        return bytes(self._buf)
 
     def digest(self) -> str:
         return digest(self._buf)

@@ -23,6 +23,7 @@ from fashionret.utils.checkpoints import (
     inspect_checkpoint,
     model_fingerprint,
 )
+from fashionret.utils.confine import check_write_folders, run_folder, working_root
 from fashionret.utils.trust import check_stored_run
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ def load_run(run: str | Path, what: str = "--run") -> TrainedRun:
             "or evaluate it with fashionret-eval and the run's overrides"
         )
     check_stored_run(info.meta, info.describe())  # nothing outside the package's tree and allow-list is built
+    roots = [working_root(), run_folder(info.path)]  # and what is built writes nowhere else
+    check_write_folders(info.config["lit"], info.describe(), roots, prefix="lit")
+    check_write_folders((info.config.get("data") or {}).get("transforms"), info.describe(), roots, "data.transforms")
     cfg = OmegaConf.create(info.config)
     bb = cfg.lit.model.get("backbone")
     if bb is not None:

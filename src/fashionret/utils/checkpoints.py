@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from fashionret.utils.errors import OneSentenceError
@@ -79,20 +77,6 @@ def run_meta(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-class RunConfigInCheckpoint(Callback):
-    """Adds the run's :func:`run_meta` to every checkpoint Lightning writes (best, last, resume).
-
-    Added by :func:`fashionret.cli.common.build` to every trainer, so no config can leave it out.
-    """
-
-    def __init__(self, cfg: DictConfig):
-        super().__init__()
-        self.meta = run_meta(cfg)
-
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        checkpoint[META_KEY] = self.meta
-
-
 # ---------------------------------------------------------------------------------------------- inspection
 @dataclass
 class CheckpointInfo:
@@ -102,6 +86,8 @@ class CheckpointInfo:
     size: int
     meta: dict[str, Any] = field(default_factory=dict)
     state_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: it holds the optimizer and loop state a resume needs (not a weights-only checkpoint)
+    resumable: bool = True
 
     @property
     def config(self) -> dict[str, Any] | None:
@@ -144,6 +130,27 @@ def verify_integrity(path: Path, where: str) -> None:
         )
 
 
+def check_member_sizes(path: Path, size: int, where: str) -> None:
+    """Every record of the checkpoint's zip archive is stored uncompressed (as ``torch.save`` writes it) and
+    declares no more bytes than the file holds: a crafted archive that would make reading it allocate or
+    decompress far more than its size is refused before any record is read."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"{where} is corrupted (its zip archive cannot be read: {err}): restore it from a good copy"
+        ) from None
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.header_offset + info.file_size > size:
+            raise CheckpointError(
+                f"{where} is refused: its archive record {info.filename} declares {human_size(info.file_size)} "
+                f"({'compressed' if info.compress_type != zipfile.ZIP_STORED else 'stored'}) in a file of "
+                f"{human_size(size)}, which torch.save never writes: expected a Lightning checkpoint written by "
+                "fashionret-train"
+            )
+
+
 def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool = True) -> CheckpointInfo:
     """Open ``path`` cheaply (``mmap``, no tensor data read) and check it is a fashionret Lightning checkpoint;
     with ``verify`` (the default) first check every record against its CRC-32 (:func:`verify_integrity`).
@@ -168,6 +175,7 @@ def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool =
         raise CheckpointError(f"{where} is empty: {expected}")
     if not zipfile.is_zipfile(p):
         raise CheckpointError(f"{where} is truncated or not a PyTorch file (no zip directory): {expected}")
+    check_member_sizes(p, size, where)  # before any record is read
     if verify:
         verify_integrity(p, where)
     try:
@@ -183,7 +191,8 @@ def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool =
     meta = ckpt.get(META_KEY) or {}
     if not meta:
         log.warning("%s has no fashionret run config (written before it was stored): the config is used as given", p)
-    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes)
+    resumable = "optimizer_states" in ckpt and "loops" in ckpt
+    return CheckpointInfo(path=p, size=size, meta=dict(meta), state_shapes=shapes, resumable=resumable)
 
 
 def check_model_matches(info: CheckpointInfo, model_cfg: Mapping | None, choice: str | None = None) -> None:
@@ -264,7 +273,7 @@ def replayable_overrides(overrides: Sequence[str]) -> list[str]:
     keep = []
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
-        if key in _TRAIN_ONLY_OVERRIDES or key.startswith("hydra."):
+        if key in _TRAIN_ONLY_OVERRIDES or key == "hydra" or key.startswith(("hydra.", "hydra/")):
             continue
         keep.append(o)
     return keep

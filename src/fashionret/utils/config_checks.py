@@ -29,10 +29,23 @@ def _number(lo: float) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= lo
 
 
+def _duration(v: Any) -> bool:  # trainer.max_time: what Lightning's Timer accepts from a config
+    import re
+    from collections.abc import Mapping
+
+    if isinstance(v, str):
+        return re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", v.strip()) is not None
+    if isinstance(v, Mapping):
+        units = {"days", "hours", "minutes", "seconds"}
+        return bool(v) and set(v) <= units and all(_number(0.0)(x) for x in v.values())
+    return False
+
+
 #: key -> (check, what is expected, optional: None allowed)
 CHECKS: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "trainer.max_epochs": (_int(-1), "an integer number of epochs (-1: no limit)", True),
     "trainer.min_epochs": (_int(0), "an integer number of epochs >= 0", True),
+    "trainer.max_time": (_duration, 'a duration "DD:HH:MM:SS" (00:11:00:00 = 11 hours) or {hours: 11}', True),
     "trainer.max_steps": (_int(-1), "an integer number of steps (-1: no limit)", True),
     "trainer.check_val_every_n_epoch": (_int(1), "an integer >= 1", True),
     "trainer.log_every_n_steps": (_int(1), "an integer >= 1", True),
@@ -66,4 +79,5 @@ def check_config_values(cfg: DictConfig) -> None:
         if value is None and optional:
             continue
         if not ok(value):
-            raise ConfigValueError(f"{key}={value} is not valid: expected {expected} (set it as {key}=N)")
+            how = "" if key == "trainer.max_time" else f" (set it as {key}=N)"
+            raise ConfigValueError(f"{key}={value} is not valid: expected {expected}{how}")

@@ -47,6 +47,9 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
         if not (isinstance(lg, DictConfig) and "_target_" in lg):
             continue
         if lg._target_.endswith("WandbLogger"):
+            if os.environ.get("WANDB_MODE", "").strip().lower() == "disabled":
+                log.info("W&B logger %r: not created (WANDB_MODE=disabled): no W&B run is written", key)
+                continue
             name, group = _job_identity()
             with open_dict(lg):
                 if lg.get("offline") is None:

@@ -63,6 +63,12 @@ def check_checkpoint_file(path: Path, cfg: DictConfig) -> None:
     info = inspect_checkpoint(path, what="ckpt_path")
     choice = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
     check_model_matches(info, cfg.get("model"), choice)
+    if not info.resumable:
+        raise CheckpointError(
+            f"ckpt_path={info.describe()} holds the weights only (a +smoke=cpu or demo run writes no optimizer or "
+            "loop state), so it cannot be resumed: train again without ckpt_path, or evaluate it with "
+            f"fashionret-eval ckpt_path={info.path}"
+        )
 
 
 def _is_multirun() -> bool:

@@ -85,10 +85,26 @@ class UntrustedConfigError(CheckpointError):
 
 
 def _refuse(where: str, key: str, what: str) -> UntrustedConfigError:
-    return UntrustedConfigError(
+    err = UntrustedConfigError(
         f"{where} is refused: its {key} {what}; a stored run may only use the options of fashionret's own config "
         "tree and its allow-listed classes (see SECURITY.md), nothing from it was run"
     )
+    err.reason = f"its {key} {what}"
+    return err
+
+
+def unshareable_notice(overrides: Iterable[str], config_dir: Path) -> str | None:
+    """One line for ``fashionret-train`` to print before training when an override of this run (``+key=``, an
+    interpolation, ...) will make ``fashionret-eval``, ``-search`` and ``-export`` refuse the run later."""
+    for text in overrides:
+        try:
+            check_overrides([text], "this run", config_dir)
+        except UntrustedConfigError as err:
+            return (
+                f"note: fashionret-eval, -search and -export will refuse this run ({getattr(err, 'reason', err)}): "
+                "give the value with a key of the config tree instead, or accept that the run cannot be shared"
+            )
+    return None
 
 
 def target_allowed(target: Any) -> bool:
@@ -107,7 +123,10 @@ def target_allowed(target: Any) -> bool:
     except (ImportError, AttributeError):
         # a nested class path (module.Class.Inner) is not needed by any config: refused
         return False
-    return inspect.isclass(obj)
+    # a class *defined* in the package: one it merely imports from another library (a logger, a writer) is not
+    # admitted through the package's name
+    defined_in = getattr(obj, "__module__", None) or ""
+    return inspect.isclass(obj) and (defined_in == "fashionret" or defined_in.startswith(PACKAGE_PREFIX))
 
 
 def check_targets(config: Any, where: str, prefix: str = "", allow_interpolation: bool = False) -> None:
@@ -167,12 +186,14 @@ def check_overrides(overrides: Iterable[str], where: str, config_dir: Path) -> N
     for text in overrides:
         if not isinstance(text, str):
             raise _refuse(where, f"override {text!r}", "is not text")
+        if "${" in text:  # a resolver would build, decode or read (the environment) what no check saw
+            raise _refuse(where, f"override {text!r}", "holds an interpolation (${...}), which is never resolved")
         try:
             (o,) = parser.parse_overrides([text])
         except Exception:
             raise _refuse(where, f"override {text!r}", "does not parse as a Hydra override") from None
         key = o.key_or_group
-        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+        if is_hydra_key(key):  # never replayed (replayable_overrides)
             continue
         parts = re.split(r"[./]", key)
         if any(_SPECIAL_KEY.match(p) for p in parts):
@@ -192,6 +213,27 @@ def check_overrides(overrides: Iterable[str], where: str, config_dir: Path) -> N
                     raise _refuse(where, f"override {text!r}", f"names {group}={opt}, which the config tree lacks")
         elif o.type in (OverrideType.ADD, OverrideType.FORCE_ADD):
             raise _refuse(where, f"override {text!r}", f"adds the key {key}, which the config tree does not define")
+
+
+def is_hydra_key(key: str) -> bool:
+    """``hydra``, ``hydra.<key>`` and ``hydra/<group>``: Hydra's own node, never taken from a stored run."""
+    key = key.lstrip("+~")
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def resolve_checked(cfg: Any, where: str) -> Any:
+    """Resolve ``cfg`` (a DictConfig composed from the package's tree) in place, then check what will be
+    instantiated: every ``_target_`` allowed and no string left that a later access would resolve again (a
+    resolver's output that spells ``${...}``). Instantiating the returned config runs no resolver.
+
+    Raises:
+        UntrustedConfigError: naming ``where`` and the key.
+    """
+    from omegaconf import OmegaConf
+
+    OmegaConf.resolve(cfg)
+    check_targets(OmegaConf.to_container(cfg, resolve=False), where)
+    return cfg
 
 
 def _first(value: Any) -> str:

@@ -164,17 +164,23 @@ def _manifest(out: Path) -> dict | None:
         return None
 
 
-def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
-    """Reuse ``out`` if it holds exactly this synthetic dataset, else (re)generate it.
+def synthetic_present(format: str, out: Path | str, **params) -> bool:
+    """``out`` holds exactly this synthetic dataset (what :func:`ensure_synthetic` reuses without writing).
 
     ``params`` may hold config containers (a Hydra list such as ``triplets_per_condition``): they are turned
     into plain JSON values first.
     """
-    out = Path(out)
     params = json.loads(json.dumps(params, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
     want = {"format": format, "generator_version": GENERATOR_VERSION, "params": params}
-    if _manifest(out) == json.loads(json.dumps(want)):
+    return _manifest(Path(out)) == json.loads(json.dumps(want))
+
+
+def ensure_synthetic(format: str, out: Path | str, **params) -> Path:
+    """Reuse ``out`` if it holds exactly this synthetic dataset (:func:`synthetic_present`), else (re)generate it."""
+    out = Path(out)
+    if synthetic_present(format, out, **params):
         log.info("reusing synthetic %s dataset at %s", format, out)
         return out
+    params = json.loads(json.dumps(params, default=lambda o: dict(o) if isinstance(o, Mapping) else list(o)))
     log.info("generating synthetic %s dataset at %s (%s)", format, out, params)
     return synthesize(format, out, **params)
