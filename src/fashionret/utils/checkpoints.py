@@ -112,17 +112,36 @@ class CheckpointInfo:
         return str(target) if target else "an unknown model"
 
 
-def verify_integrity(path: Path, where: str) -> None:
-    """Every record of the checkpoint's zip archive matches the CRC-32 PyTorch wrote for it (tensors, pickled
-    metadata, optimizer state): a bit flipped on disk or in transfer fails here, in one sentence, instead of
-    being evaluated. Reads the whole file once (no tensor is built)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(
+def check_archive(path: Path, size: int, where: str, verify: bool = True) -> None:
+    """The checkpoint's zip archive, opened once: every record is stored uncompressed (as ``torch.save`` writes
+    it) and declares no more bytes than the file holds — a crafted archive that would make reading it allocate
+    or decompress far more than its size is refused before any record is read — then, with ``verify``, every
+    record matches the CRC-32 PyTorch wrote for it (tensors, pickled metadata, optimizer state): a bit flipped
+    on disk or in transfer fails here, in one sentence, instead of being evaluated (reads the whole file once,
+    no tensor is built)."""
+
+    def unreadable(err: Exception) -> CheckpointError:
+        return CheckpointError(
             f"{where} is corrupted (its zip archive cannot be read: {err}): restore it from a good copy"
-        ) from None
+        )
+
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise unreadable(err) from None
+    with z:
+        for info in z.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.header_offset + info.file_size > size:
+                kind = "compressed" if info.compress_type != zipfile.ZIP_STORED else "stored"
+                raise CheckpointError(
+                    f"{where} is refused: its archive record {info.filename} declares {human_size(info.file_size)} "
+                    f"({kind}) in a file of {human_size(size)}, which torch.save never writes: expected a Lightning "
+                    "checkpoint written by fashionret-train"
+                )
+        try:
+            bad = z.testzip() if verify else None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise unreadable(err) from None
     if bad is not None:
         raise CheckpointError(
             f"{where} is corrupted (record {bad} does not match the CRC-32 recorded when it was saved): "
@@ -130,30 +149,9 @@ def verify_integrity(path: Path, where: str) -> None:
         )
 
 
-def check_member_sizes(path: Path, size: int, where: str) -> None:
-    """Every record of the checkpoint's zip archive is stored uncompressed (as ``torch.save`` writes it) and
-    declares no more bytes than the file holds: a crafted archive that would make reading it allocate or
-    decompress far more than its size is refused before any record is read."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            infos = z.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise CheckpointError(
-            f"{where} is corrupted (its zip archive cannot be read: {err}): restore it from a good copy"
-        ) from None
-    for info in infos:
-        if info.compress_type != zipfile.ZIP_STORED or info.header_offset + info.file_size > size:
-            raise CheckpointError(
-                f"{where} is refused: its archive record {info.filename} declares {human_size(info.file_size)} "
-                f"({'compressed' if info.compress_type != zipfile.ZIP_STORED else 'stored'}) in a file of "
-                f"{human_size(size)}, which torch.save never writes: expected a Lightning checkpoint written by "
-                "fashionret-train"
-            )
-
-
 def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool = True) -> CheckpointInfo:
     """Open ``path`` cheaply (``mmap``, no tensor data read) and check it is a fashionret Lightning checkpoint;
-    with ``verify`` (the default) first check every record against its CRC-32 (:func:`verify_integrity`).
+    with ``verify`` (the default) first check every record against its CRC-32 (:func:`check_archive`).
 
     Raises:
         CheckpointError: one sentence naming the file, its size and what was expected.
@@ -175,9 +173,7 @@ def inspect_checkpoint(path: str | Path, what: str = "ckpt_path", verify: bool =
         raise CheckpointError(f"{where} is empty: {expected}")
     if not zipfile.is_zipfile(p):
         raise CheckpointError(f"{where} is truncated or not a PyTorch file (no zip directory): {expected}")
-    check_member_sizes(p, size, where)  # before any record is read
-    if verify:
-        verify_integrity(p, where)
+    check_archive(p, size, where, verify)
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:
